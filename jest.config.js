@@ -1,0 +1,23 @@
+// Two projects: `unit` is pure logic and needs no cluster; `cluster` runs against the real
+// Kubernetes named by KUBECONFIG (test/cluster/with-cluster.sh brings one up when unset).
+const tsTransform = {
+  '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }],
+};
+const common = {
+  extensionsToTreatAsEsm: ['.ts'],
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  transform: tsTransform,
+  testEnvironment: 'node',
+};
+
+export default {
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    {
+      ...common,
+      displayName: 'cluster',
+      testMatch: ['<rootDir>/test/integration/**/*.test.ts', '<rootDir>/test/e2e/**/*.test.ts'],
+      slowTestThreshold: 120,
+    },
+  ],
+};

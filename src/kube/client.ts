@@ -1,0 +1,230 @@
+import https from 'node:https';
+import http from 'node:http';
+import { createInterface } from 'node:readline';
+import { KubeConfig } from '@kubernetes/client-node';
+
+/** A failed apiserver call, carrying the HTTP status and the `Status` reason the apiserver gave. */
+export class KubeApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'KubeApiError';
+  }
+}
+
+/** Transport-level failure: the apiserver was not reached or the connection broke. */
+export class KubeTransportError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'KubeTransportError';
+  }
+}
+
+export const isNotFound = (err: unknown): boolean => err instanceof KubeApiError && err.status === 404;
+export const isConflict = (err: unknown): boolean => err instanceof KubeApiError && err.status === 409;
+export const isAlreadyExists = (err: unknown): boolean =>
+  err instanceof KubeApiError && err.status === 409 && err.reason === 'AlreadyExists';
+export const isGone = (err: unknown): boolean => err instanceof KubeApiError && err.status === 410;
+export const isUnauthorized = (err: unknown): boolean => err instanceof KubeApiError && err.status === 401;
+
+export type Query = Record<string, string | number | boolean | undefined>;
+
+export interface RequestOptions {
+  query?: Query;
+  body?: unknown;
+  contentType?: string;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface WatchEvent<T = unknown> {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  object: T;
+}
+
+/**
+ * A thin JSON client over node:https. Objects stay plain JSON (timestamps as strings) whether
+ * they come from a GET, a LIST or a WATCH, so the controller never sees two shapes of one object.
+ * Credentials are applied per request, so a rotated projected token file is picked up.
+ */
+export class KubeClient {
+  private readonly agent: https.Agent;
+  readonly server: URL;
+
+  constructor(readonly kubeConfig: KubeConfig) {
+    const cluster = kubeConfig.getCurrentCluster();
+    if (!cluster) throw new Error('kubeconfig has no current cluster: set a current-context');
+    this.server = new URL(cluster.server);
+    this.agent = new https.Agent({ keepAlive: true, maxSockets: 64 });
+  }
+
+  static fromDefault(): KubeClient {
+    const kc = new KubeConfig();
+    kc.loadFromDefault();
+    return new KubeClient(kc);
+  }
+
+  get<T>(path: string, options: RequestOptions = {}): Promise<T> {
+    return this.request<T>('GET', path, options);
+  }
+
+  post<T>(path: string, body: unknown, options: RequestOptions = {}): Promise<T> {
+    return this.request<T>('POST', path, { ...options, body });
+  }
+
+  put<T>(path: string, body: unknown, options: RequestOptions = {}): Promise<T> {
+    return this.request<T>('PUT', path, { ...options, body });
+  }
+
+  delete<T>(path: string, body?: unknown, options: RequestOptions = {}): Promise<T> {
+    return this.request<T>('DELETE', path, { ...options, body });
+  }
+
+  /** JSON merge patch (`application/merge-patch+json`). */
+  mergePatch<T>(path: string, patch: unknown, options: RequestOptions = {}): Promise<T> {
+    return this.request<T>('PATCH', path, {
+      ...options,
+      body: patch,
+      contentType: 'application/merge-patch+json',
+    });
+  }
+
+  async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const { res, req } = await this.open(method, path, options);
+    const text = await readBody(res);
+    req.destroy();
+    const status = res.statusCode ?? 0;
+    if (status >= 200 && status < 300) return (text ? JSON.parse(text) : undefined) as T;
+    throw apiErrorFrom(status, text);
+  }
+
+  /**
+   * Streams a watch. Resolves when the server closes the stream, rejects on transport errors or
+   * a non-200 answer (a `KubeApiError`, e.g. 410 when the resourceVersion is too old).
+   */
+  async watch<T>(
+    path: string,
+    query: Query,
+    onEvent: (event: WatchEvent<T>) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    // The server ends a watch after `timeoutSeconds`; a socket that is silent for longer than
+    // that (plus slack) is dead without a FIN, so it is torn down rather than waited on forever.
+    const serverTimeout = Number(query.timeoutSeconds ?? 300);
+    const { res, req } = await this.open('GET', path, {
+      query: { ...query, watch: true },
+      signal,
+      timeoutMs: (serverTimeout + 30) * 1000,
+    });
+    const status = res.statusCode ?? 0;
+    if (status !== 200) throw apiErrorFrom(status, await readBody(res));
+    await new Promise<void>((resolve, reject) => {
+      const lines = createInterface({ input: res, crlfDelay: Infinity });
+      lines.on('line', (line) => {
+        if (!line.trim()) return;
+        let event: WatchEvent<T>;
+        try {
+          event = JSON.parse(line) as WatchEvent<T>;
+        } catch {
+          reject(new KubeTransportError('EBADWATCH', 'watch stream carried a line that is not JSON'));
+          req.destroy();
+          return;
+        }
+        onEvent(event);
+      });
+      res.on('error', (err) => reject(transportError(err)));
+      res.on('close', () => resolve());
+      signal?.addEventListener('abort', () => req.destroy(), { once: true });
+    });
+  }
+
+  private async open(
+    method: string,
+    path: string,
+    options: RequestOptions,
+  ): Promise<{ req: http.ClientRequest; res: http.IncomingMessage }> {
+    const url = new URL(this.server.href.replace(/\/$/, '') + path);
+    for (const [key, value] of Object.entries(options.query ?? {})) {
+      if (value !== undefined) url.searchParams.set(key, String(value));
+    }
+    const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
+    const reqOptions: https.RequestOptions = {
+      method,
+      agent: this.agent,
+      headers: {
+        Accept: 'application/json',
+        ...(payload !== undefined
+          ? {
+              'Content-Type': options.contentType ?? 'application/json',
+              'Content-Length': Buffer.byteLength(payload),
+            }
+          : {}),
+      },
+    };
+    await this.kubeConfig.applyToHTTPSOptions(reqOptions);
+    // applyToHTTPSOptions may attach its own agent; ours keeps connections alive across calls.
+    reqOptions.agent = this.agent;
+    const transport = url.protocol === 'http:' ? http : https;
+    return new Promise((resolve, reject) => {
+      const req = transport.request(url, reqOptions, (res) => resolve({ req, res }));
+      req.on('error', (err) => reject(transportError(err)));
+      if (options.timeoutMs) {
+        req.setTimeout(options.timeoutMs, () =>
+          req.destroy(new KubeTransportError('ETIMEDOUT', `${method} ${url.pathname} timed out`)),
+        );
+      }
+      if (options.signal) {
+        if (options.signal.aborted) req.destroy(new KubeTransportError('EABORTED', 'request aborted'));
+        options.signal.addEventListener(
+          'abort',
+          () => req.destroy(new KubeTransportError('EABORTED', 'request aborted')),
+          { once: true },
+        );
+      }
+      if (payload !== undefined) req.write(payload);
+      req.end();
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+function readBody(res: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (chunk: Buffer) => chunks.push(chunk));
+    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    res.on('error', (err) => reject(transportError(err)));
+  });
+}
+
+function transportError(err: unknown): Error {
+  if (err instanceof KubeTransportError) return err;
+  const e = err as NodeJS.ErrnoException;
+  return new KubeTransportError(e.code ?? 'EUNKNOWN', e.message ?? String(err));
+}
+
+/** Builds a KubeApiError from a `Status` body; never echoes a request body (it may hold a token). */
+export function apiErrorFrom(status: number, text: string): KubeApiError {
+  let reason = http.STATUS_CODES[status] ?? 'Unknown';
+  let message = `HTTP ${status}`;
+  let details: unknown;
+  try {
+    const body = JSON.parse(text) as { reason?: string; message?: string; details?: unknown };
+    if (body.reason) reason = body.reason;
+    if (body.message) message = body.message;
+    details = body.details;
+  } catch {
+    // Not a Status object (e.g. a proxy's HTML page); the status code is all we know.
+  }
+  return new KubeApiError(status, reason, message, details);
+}

@@ -1,0 +1,133 @@
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import { LeaderElector, type LeaseStore } from './leader.js';
+import type { Controller } from './controller.js';
+import type { Informer, KubeObject } from './informer.js';
+import type { OperatorMetrics } from '../metrics/metrics.js';
+import { startHttpServer } from '../http/server.js';
+
+export interface ManagerOptions {
+  logger: Logger;
+  metrics: OperatorMetrics;
+  identity: string;
+  http?: { host: string; port: number };
+  /** Absent: this process reconciles without an election (single replica, tests). */
+  leaderElection?: {
+    store: LeaseStore;
+    leaseDurationMs: number;
+    renewDeadlineMs: number;
+    retryPeriodMs: number;
+  };
+  shutdownGracePeriodMs: number;
+  /** True while the apiserver rejects the operator's own credential. */
+  credentialRejected?: () => boolean;
+}
+
+/**
+ * Owns the shared pieces: informers (run on every replica, so a standby is warm), the
+ * controllers (run only on the leader), the HTTP endpoints and graceful shutdown.
+ */
+export class Manager {
+  private readonly informers: Informer<KubeObject>[] = [];
+  private readonly controllers: Controller[] = [];
+  private readonly stopping = new AbortController();
+  private server?: Server;
+  private elector?: LeaderElector;
+  private runningTerm?: Promise<void>;
+  private electing?: Promise<void>;
+  private started = false;
+
+  constructor(private readonly options: ManagerOptions) {}
+
+  addInformer<T extends KubeObject>(informer: Informer<T>): void {
+    this.informers.push(informer as unknown as Informer<KubeObject>);
+  }
+
+  addController(controller: Controller): void {
+    this.controllers.push(controller);
+  }
+
+  get cachesSynced(): boolean {
+    return this.informers.every((informer) => informer.hasSynced);
+  }
+
+  get isLeader(): boolean {
+    return this.elector ? this.elector.isLeader : this.started;
+  }
+
+  readiness(): { ok: boolean; detail: string } {
+    if (this.options.credentialRejected?.())
+      return {
+        ok: false,
+        detail:
+          "the apiserver rejects the operator's own token (401); waiting for the kubelet to re-issue it",
+      };
+    if (!this.cachesSynced) return { ok: false, detail: 'caches not synced yet' };
+    return { ok: true, detail: this.isLeader ? 'leader' : 'standby' };
+  }
+
+  async start(): Promise<void> {
+    const { logger, metrics } = this.options;
+    if (this.options.http) {
+      this.server = await startHttpServer({
+        ...this.options.http,
+        registry: metrics.registry,
+        logger,
+        health: { live: () => ({ ok: true, detail: 'running' }), ready: () => this.readiness() },
+      });
+    }
+    for (const informer of this.informers) informer.start();
+    await Promise.race([
+      Promise.all(this.informers.map((informer) => informer.waitForSync())),
+      new Promise((resolve) => this.stopping.signal.addEventListener('abort', resolve, { once: true })),
+    ]);
+    if (this.stopping.signal.aborted) return;
+    logger.info({ informers: this.informers.length }, 'caches synced');
+    this.started = true;
+    const election = this.options.leaderElection;
+    if (!election) {
+      metrics.isLeader.set(1);
+      this.runningTerm = this.runControllers(this.stopping.signal);
+      return;
+    }
+    this.elector = new LeaderElector({
+      identity: this.options.identity,
+      logger,
+      ...election,
+      onStartedLeading: (leadership) => {
+        metrics.isLeader.set(1);
+        this.runningTerm = this.runControllers(leadership);
+      },
+      onStoppedLeading: async () => {
+        metrics.isLeader.set(0);
+        await this.runningTerm;
+      },
+      onLeaderChange: (holder) => logger.info({ leader: holder ?? '(none)' }, 'leader changed'),
+    });
+    this.electing = this.elector.run(this.stopping.signal);
+  }
+
+  private async runControllers(signal: AbortSignal): Promise<void> {
+    await Promise.all(this.controllers.map((controller) => controller.run(signal)));
+  }
+
+  /** Stops taking work, lets reconciles finish within the grace period, releases the lease. */
+  async shutdown(): Promise<void> {
+    const { logger, shutdownGracePeriodMs } = this.options;
+    logger.info({ graceMs: shutdownGracePeriodMs }, 'shutting down');
+    this.stopping.abort();
+    const finished = Promise.all([this.electing, this.runningTerm]);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      finished.then(() => false),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), shutdownGracePeriodMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) logger.warn('grace period ended with reconciles still running');
+    await Promise.all(this.informers.map((informer) => informer.stop()));
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    this.options.metrics.isLeader.set(0);
+  }
+}

@@ -1,0 +1,45 @@
+import { describe, expect, it } from '@jest/globals';
+import { ConfigError, loadConfig } from '../../../src/config/config.js';
+
+describe('loadConfig', () => {
+  it('uses defaults, then environment, then flags', () => {
+    const defaults = loadConfig([], {});
+    expect(defaults.leaseDurationMs).toBe(15_000);
+    expect(defaults.watchNamespaces).toEqual([]);
+    const fromEnv = loadConfig([], { AUTHPROBE_CONCURRENCY: '8', AUTHPROBE_WATCH_NAMESPACES: 'a, b' });
+    expect(fromEnv.concurrency).toBe(8);
+    expect(fromEnv.watchNamespaces).toEqual(['a', 'b']);
+    const fromFlags = loadConfig(['--concurrency=2', '--lease-duration', '30s'], {
+      AUTHPROBE_CONCURRENCY: '8',
+    });
+    expect(fromFlags.concurrency).toBe(2);
+    expect(fromFlags.leaseDurationMs).toBe(30_000);
+  });
+
+  it.each([
+    [['--concurrency=0'], 'concurrency', /whole number from 1 to 64/],
+    [['--lease-duration=soon'], 'lease-duration', /not a duration; use a number with ms, s, m or h/],
+    [['--log-level=loud'], 'log-level', /use one of trace, debug, info/],
+    [['--leader-election=maybe'], 'leader-election', /must be true or false/],
+    [['--watch-namespaces=Team_A'], 'watch-namespaces', /"Team_A", which is not a namespace name/],
+    [['--renew-deadline=20s'], 'renew-deadline', /must be shorter than --lease-duration/],
+    [['--colour=blue'], 'colour', /unknown setting --colour/],
+    [['--http-port'], 'http-port', /needs a value/],
+  ])('rejects %j naming the setting', (argv, setting, message) => {
+    let error: unknown;
+    try {
+      loadConfig(argv, {});
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).setting).toBe(setting);
+    expect((error as ConfigError).message).toMatch(message);
+  });
+
+  it('names the environment variable path too', () => {
+    expect(() => loadConfig([], { AUTHPROBE_HTTP_PORT: '99999' })).toThrow(
+      /--http-port="99999" must be a whole number/,
+    );
+  });
+});

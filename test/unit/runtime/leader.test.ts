@@ -1,0 +1,131 @@
+import { describe, expect, it } from '@jest/globals';
+import { LeaderElector, type LeaseSpec, type LeaseStore } from '../../../src/runtime/leader.js';
+import { KubeApiError } from '../../../src/kube/client.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { memoryLogger } from '../support/logger.js';
+
+/** An in-memory Lease with the apiserver's optimistic concurrency (409 on a stale resourceVersion). */
+class MemoryLease implements LeaseStore {
+  spec: LeaseSpec | null = null;
+  rv = 0;
+  describe = (): string => 'test/lease';
+  async get() {
+    return this.spec ? { spec: { ...this.spec }, resourceVersion: String(this.rv) } : null;
+  }
+  async create(spec: LeaseSpec) {
+    if (this.spec) throw new KubeApiError(409, 'AlreadyExists', 'exists');
+    this.spec = { ...spec };
+    this.rv++;
+  }
+  async update(spec: LeaseSpec, resourceVersion: string) {
+    if (String(this.rv) !== resourceVersion) throw new KubeApiError(409, 'Conflict', 'stale');
+    this.spec = { ...spec };
+    this.rv++;
+  }
+}
+
+function elector(id: string, store: LeaseStore, clock: FakeClock, log: string[]) {
+  const { logger } = memoryLogger();
+  return new LeaderElector({
+    identity: id,
+    store,
+    logger,
+    clock,
+    leaseDurationMs: 15_000,
+    renewDeadlineMs: 10_000,
+    retryPeriodMs: 2_000,
+    onStartedLeading: () => log.push(`${id} started`),
+    onStoppedLeading: () => {
+      log.push(`${id} stopped`);
+    },
+  });
+}
+
+describe('LeaderElector', () => {
+  it('elects exactly one of two candidates, and the other takes over within the lease duration after the leader dies', async () => {
+    const clock = new FakeClock();
+    const store = new MemoryLease();
+    const log: string[] = [];
+    const a = elector('a', store, clock, log);
+    const b = elector('b', store, clock, log);
+    const aStop = new AbortController();
+    const bStop = new AbortController();
+    void a.run(aStop.signal);
+    await clock.advance(1);
+    void b.run(bStop.signal);
+    await clock.advance(30_000);
+    expect(log).toEqual(['a started']);
+    expect(a.isLeader).toBe(true);
+    expect(b.isLeader).toBe(false);
+    expect(store.spec?.holderIdentity).toBe('a');
+
+    // "Kill" a: from now on none of its writes reach the apiserver, and it never releases.
+    const realUpdate = store.update.bind(store);
+    store.update = async (spec, rv) => {
+      if (spec.holderIdentity === 'a') throw new KubeApiError(500, 'InternalError', 'a is dead');
+      return realUpdate(spec, rv);
+    };
+    const killedAt = clock.now();
+    let takeoverAt: number | undefined;
+    for (let i = 0; i < 40 && takeoverAt === undefined; i++) {
+      await clock.advance(500);
+      if (b.isLeader) takeoverAt = clock.now();
+    }
+    expect(takeoverAt).toBeDefined();
+    const takeoverMs = (takeoverAt as number) - killedAt;
+    expect(takeoverMs).toBeGreaterThanOrEqual(13_000);
+    // b may first see a's last renewal one retry period late, and acts at its next retry after expiry.
+    expect(takeoverMs).toBeLessThanOrEqual(15_000 + 2 * 2_400 + 500);
+    expect(store.spec?.holderIdentity).toBe('b');
+    expect(store.spec?.leaseTransitions).toBe(1);
+    // a noticed it could not renew within its deadline and stepped down; never two leaders.
+    expect(a.isLeader).toBe(false);
+    expect(log).toEqual(['a started', 'a stopped', 'b started']);
+    aStop.abort();
+    bStop.abort();
+    await clock.advance(5_000);
+  });
+
+  it('a leader that shuts down releases the lease so the standby takes over at its next retry', async () => {
+    const clock = new FakeClock();
+    const store = new MemoryLease();
+    const log: string[] = [];
+    const a = elector('a', store, clock, log);
+    const b = elector('b', store, clock, log);
+    const aStop = new AbortController();
+    const bStop = new AbortController();
+    const aDone = a.run(aStop.signal);
+    await clock.advance(1);
+    void b.run(bStop.signal);
+    await clock.advance(10_000);
+    aStop.abort();
+    await clock.advance(1);
+    await aDone;
+    expect(store.spec?.holderIdentity).toBe('');
+    await clock.advance(2_400);
+    expect(b.isLeader).toBe(true);
+    expect(log).toEqual(['a started', 'a stopped', 'b started']);
+    bStop.abort();
+    await clock.advance(5_000);
+  });
+
+  it('rejects timings that could produce two leaders', () => {
+    const { logger } = memoryLogger();
+    const base = {
+      identity: 'x',
+      store: new MemoryLease(),
+      logger,
+      onStartedLeading: () => {},
+      onStoppedLeading: () => {},
+    };
+    expect(
+      () =>
+        new LeaderElector({
+          ...base,
+          leaseDurationMs: 10_000,
+          renewDeadlineMs: 10_000,
+          retryPeriodMs: 2_000,
+        }),
+    ).toThrow(/renewDeadline must be shorter than leaseDuration/);
+  });
+});
