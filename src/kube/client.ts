@@ -58,7 +58,10 @@ export class KubeClient {
   private readonly agent: https.Agent;
   readonly server: URL;
 
-  constructor(readonly kubeConfig: KubeConfig) {
+  constructor(
+    readonly kubeConfig: KubeConfig,
+    private readonly hooks: { onResponse?: (status: number) => void } = {},
+  ) {
     const cluster = kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster: set a current-context');
     this.server = new URL(cluster.server);
@@ -173,7 +176,10 @@ export class KubeClient {
     reqOptions.agent = this.agent;
     const transport = url.protocol === 'http:' ? http : https;
     return new Promise((resolve, reject) => {
-      const req = transport.request(url, reqOptions, (res) => resolve({ req, res }));
+      const req = transport.request(url, reqOptions, (res) => {
+        this.hooks.onResponse?.(res.statusCode ?? 0);
+        resolve({ req, res });
+      });
       req.on('error', (err) => reject(transportError(err)));
       if (options.timeoutMs) {
         req.setTimeout(options.timeoutMs, () =>

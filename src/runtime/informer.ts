@@ -320,7 +320,7 @@ export function apiListWatcher<T extends KubeObject>(
     async list(signal) {
       const items: T[] = [];
       let cont: string | undefined;
-      let resourceVersion = '';
+      let resourceVersion: string;
       do {
         const page = await client.get<{
           items: T[];

@@ -1,0 +1,163 @@
+/**
+ * The AuthProbe API (authprobe.io/v1alpha1) as TypeScript sees it.
+ *
+ * These interfaces describe objects as the apiserver stores them: fields that have a default in the CRD
+ * are optional here (a user may omit them), and `withDefaults` in ./defaults.ts fills them in.
+ * `crds/authprobe.io_authprobes.yaml` is the other half of this file; test/unit/api/crd-drift.test.ts
+ * fails when the two disagree on a field name, on which fields are required, on an enum or on a default.
+ */
+
+export const AUTHPROBE_GROUP = 'authprobe.io';
+export const AUTHPROBE_VERSION = 'v1alpha1';
+export const AUTHPROBE_API_VERSION = `${AUTHPROBE_GROUP}/${AUTHPROBE_VERSION}`;
+export const AUTHPROBE_KIND = 'AuthProbe';
+export const AUTHPROBE_PLURAL = 'authprobes';
+
+/** Enum values are arrays first, so the CRD's `enum` lists can be compared with them at test time. */
+export const TOKEN_SOURCES = ['Projected', 'Secret'] as const;
+export type TokenSource = (typeof TOKEN_SOURCES)[number];
+
+export const HEAL_POLICIES = ['Auto', 'DryRun', 'Disabled'] as const;
+export type HealPolicy = (typeof HEAL_POLICIES)[number];
+
+export const INVALIDATED_LEGACY_TOKEN_ACTIONS = ['Recreate', 'Revalidate', 'Report'] as const;
+export type InvalidatedLegacyTokenAction = (typeof INVALIDATED_LEGACY_TOKEN_ACTIONS)[number];
+
+export const TOLERATION_OPERATORS = ['Exists', 'Equal'] as const;
+export type TolerationOperator = (typeof TOLERATION_OPERATORS)[number];
+
+export const TAINT_EFFECTS = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] as const;
+export type TaintEffect = (typeof TAINT_EFFECTS)[number];
+
+export const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;
+export type ConditionStatus = (typeof CONDITION_STATUSES)[number];
+
+/** The metadata fields the operator reads or writes, as they arrive in JSON (times are RFC 3339 strings). */
+export interface AuthProbeMetadata {
+  name: string;
+  namespace: string;
+  uid: string;
+  generation?: number;
+  resourceVersion?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+}
+
+export interface AuthProbe {
+  apiVersion: typeof AUTHPROBE_API_VERSION;
+  kind: typeof AUTHPROBE_KIND;
+  metadata: AuthProbeMetadata;
+  spec: AuthProbeSpec;
+  status?: AuthProbeStatus;
+}
+
+export interface AuthProbeSpec {
+  serviceAccountName: string;
+  token?: TokenSpec;
+  /** Go-style duration, e.g. "5m". */
+  interval?: string;
+  /** Go-style duration, e.g. "30s"; shorter than interval. */
+  timeout?: string;
+  path?: string;
+  heal?: HealSpec;
+  podTemplate?: ProbePodTemplate;
+  keepPods?: number;
+}
+
+export interface TokenSpec {
+  source?: TokenSource;
+  /** Required exactly when source is Secret. */
+  secretName?: string;
+  /** Projected only: when set (or audience is set) the probe pod declares its own token volume. */
+  expirationSeconds?: number;
+  /** Projected only. */
+  audience?: string;
+}
+
+export interface HealSpec {
+  policy?: HealPolicy;
+  invalidatedLegacyToken?: InvalidatedLegacyTokenAction;
+  restartWorkloads?: boolean;
+  maxPerHour?: number;
+}
+
+/** A Kubernetes quantity as the CRD accepts it (int-or-string), e.g. "10m", "32Mi" or 1. */
+export type Quantity = string | number;
+
+export interface ResourceList {
+  cpu?: Quantity;
+  memory?: Quantity;
+}
+
+export interface ProbeResources {
+  requests?: ResourceList;
+  limits?: ResourceList;
+}
+
+export interface Toleration {
+  key?: string;
+  operator?: TolerationOperator;
+  value?: string;
+  effect?: TaintEffect;
+  tolerationSeconds?: number;
+}
+
+export interface LocalObjectReference {
+  name: string;
+}
+
+export interface ProbePodTemplate {
+  image?: string;
+  resources?: ProbeResources;
+  nodeSelector?: Record<string, string>;
+  tolerations?: Toleration[];
+  priorityClassName?: string;
+  imagePullSecrets?: LocalObjectReference[];
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export interface AuthProbeStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  lastProbe?: LastProbe;
+  /** RFC 3339. */
+  lastSuccessTime?: string;
+  consecutiveFailures?: number;
+  heals?: HealStatus;
+}
+
+/** metav1.Condition. */
+export interface Condition {
+  type: string;
+  status: ConditionStatus;
+  observedGeneration?: number;
+  /** RFC 3339, second precision (see toApiTime). */
+  lastTransitionTime: string;
+  reason: string;
+  message: string;
+}
+
+export interface LastProbe {
+  /** RFC 3339: when the probe finished. */
+  time?: string;
+  /** One of the Ready condition's reasons (src/api/reasons.ts). */
+  outcome?: string;
+  httpStatus?: number;
+  latencyMs?: number;
+  pod?: string;
+  /** The username the token authenticated as. */
+  identity?: string;
+  message?: string;
+}
+
+export interface HealStatus {
+  count?: number;
+  lastTime?: string;
+  lastAction?: string;
+  lastResult?: string;
+  /** RFC 3339 times of the heals in the last hour, oldest first (enforces maxPerHour across restarts). */
+  history?: string[];
+}

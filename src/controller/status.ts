@@ -1,0 +1,85 @@
+import { setCondition, toApiTime } from '../api/conditions.js';
+import { ConditionType, ProbeReason } from '../api/reasons.js';
+import type { AuthProbe, AuthProbeStatus, HealStatus } from '../api/types.js';
+import type { ProbeVerdict } from '../probe/classify.js';
+
+/** A probe's verdict as the controller records it: the classification plus the pod it came from. */
+export type Verdict = Omit<ProbeVerdict, 'reason'> & {
+  /** A ProbeReason, or a HealReason once the healer has acted. */
+  reason: string;
+  pod?: string;
+};
+
+/** Reasons that say the token authenticates (a success for lastSuccessTime). */
+const AUTHENTICATING = new Set<string>([
+  ProbeReason.Authenticated,
+  ProbeReason.AuthenticatedForbidden,
+  'Healed',
+]);
+
+/** The status after a verdict. Pure: same inputs, same status, so "changed?" is a comparison. */
+export function statusAfterVerdict(
+  probe: AuthProbe,
+  verdict: Verdict,
+  now: Date,
+  heals?: HealStatus,
+): AuthProbeStatus {
+  const previous = probe.status ?? {};
+  const generation = probe.metadata.generation ?? 0;
+  const time = toApiTime(now);
+  return {
+    ...previous,
+    observedGeneration: generation,
+    conditions: setCondition(
+      previous.conditions,
+      {
+        type: ConditionType.Ready,
+        status: verdict.readyStatus,
+        reason: verdict.reason,
+        message: verdict.message,
+        observedGeneration: generation,
+      },
+      now,
+    ),
+    lastProbe: stripUndefined({
+      time,
+      outcome: verdict.reason,
+      httpStatus: verdict.httpStatus,
+      latencyMs: verdict.latencyMs,
+      pod: verdict.pod,
+      identity: verdict.identity,
+      message: verdict.message,
+    }),
+    lastSuccessTime: AUTHENTICATING.has(verdict.reason) ? time : previous.lastSuccessTime,
+    consecutiveFailures: verdict.readyStatus === 'True' ? 0 : (previous.consecutiveFailures ?? 0) + 1,
+    ...(heals ? { heals } : {}),
+  };
+}
+
+/** First sight, or a probe in flight with no verdict yet: Ready=Unknown, as the API conventions ask. */
+export function statusWhileProbing(
+  probe: AuthProbe,
+  message: string,
+  now: Date,
+): AuthProbeStatus | undefined {
+  const previous = probe.status ?? {};
+  if (previous.conditions?.some((c) => c.type === ConditionType.Ready)) return undefined;
+  return {
+    ...previous,
+    conditions: setCondition(
+      previous.conditions,
+      {
+        type: ConditionType.Ready,
+        status: 'Unknown',
+        reason: ProbeReason.Probing,
+        message,
+        observedGeneration: probe.metadata.generation ?? 0,
+      },
+      now,
+    ),
+  };
+}
+
+function stripUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}

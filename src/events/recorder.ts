@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { KubeClient } from '../kube/client.js';
+import { scrubString } from '../log/logger.js';
+import { describeError } from '../runtime/informer.js';
+
+export interface EventTarget {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  namespace: string;
+  uid?: string;
+}
+
+export type EventType = 'Normal' | 'Warning';
+
+interface SeriesEntry {
+  eventName: string;
+  count: number;
+  lastWrittenAt: number;
+}
+
+const COMPONENT = 'authprobe-operator';
+/** A repeat of the same event within this window updates the existing Event instead of adding one. */
+const SERIES_WINDOW_MS = 10 * 60_000;
+/** Within a series, the count is written at most this often, so a repeating failure cannot flood. */
+const SERIES_WRITE_INTERVAL_MS = 60_000;
+const MAX_SERIES = 10_000;
+
+/**
+ * Writes core/v1 Events (what `kubectl describe` shows), correlating repeats the way client-go
+ * does: the same object, type, reason and message within ten minutes become one Event with a
+ * growing count. Failing to write an Event is logged, never thrown: Events are a report, not state.
+ */
+export class EventRecorder {
+  private readonly series = new Map<string, SeriesEntry>();
+
+  constructor(
+    private readonly client: KubeClient,
+    private readonly logger: Logger,
+    private readonly instance: string,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async record(target: EventTarget, type: EventType, reason: string, message: string): Promise<void> {
+    const safeMessage = scrubString(message).slice(0, 1024);
+    const key = `${target.uid ?? target.namespace + '/' + target.name}|${type}|${reason}|${safeMessage}`;
+    const now = this.now();
+    const stamp = new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const existing = this.series.get(key);
+    const base = `/api/v1/namespaces/${encodeURIComponent(target.namespace)}/events`;
+    this.logger.info(
+      { object: `${target.kind}/${target.namespace}/${target.name}`, type, reason, message: safeMessage },
+      'event',
+    );
+    try {
+      if (existing && now - existing.lastWrittenAt < SERIES_WINDOW_MS) {
+        existing.count++;
+        if (now - existing.lastWrittenAt < SERIES_WRITE_INTERVAL_MS) return;
+        existing.lastWrittenAt = now;
+        await this.client.mergePatch(`${base}/${existing.eventName}`, {
+          count: existing.count,
+          lastTimestamp: stamp,
+        });
+        return;
+      }
+      const eventName = `${target.name}.${randomBytes(8).toString('hex')}`;
+      await this.client.post(base, {
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { name: eventName, namespace: target.namespace },
+        involvedObject: target,
+        type,
+        reason,
+        message: safeMessage,
+        count: 1,
+        firstTimestamp: stamp,
+        lastTimestamp: stamp,
+        source: { component: COMPONENT },
+        reportingComponent: `authprobe.io/${COMPONENT}`,
+        reportingInstance: this.instance.slice(0, 128),
+      });
+      if (this.series.size >= MAX_SERIES) this.series.delete(this.series.keys().next().value as string);
+      this.series.set(key, { eventName, count: 1, lastWrittenAt: now });
+    } catch (err) {
+      this.logger.warn({ err: describeError(err), reason, object: target.name }, 'could not write an Event');
+    }
+  }
+}

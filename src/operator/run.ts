@@ -1,0 +1,168 @@
+import { KubeConfig } from '@kubernetes/client-node';
+import { loadConfig, ConfigError, describeSettings, type OperatorConfig } from '../config/config.js';
+import { createLogger, type Logger } from '../log/logger.js';
+import { KubeClient } from '../kube/client.js';
+import { OperatorMetrics } from '../metrics/metrics.js';
+import { Informer, apiListWatcher } from '../runtime/informer.js';
+import { Controller } from '../runtime/controller.js';
+import { Manager } from '../runtime/manager.js';
+import { apiLeaseStore } from '../runtime/leader.js';
+import { EventRecorder } from '../events/recorder.js';
+import { AUTHPROBE_GROUP, AUTHPROBE_PLURAL, AUTHPROBE_VERSION, type AuthProbe } from '../api/types.js';
+import { LABEL_MANAGED_BY, LABEL_PROBE, MANAGED_BY_VALUE } from '../api/labels.js';
+import { AuthProbeReconciler, type PodJson } from '../controller/authprobe-reconciler.js';
+import { SecretHealer } from '../heal/secret-healer.js';
+import { CredentialWatch } from './credential-watch.js';
+
+/** `authprobe operator [--setting=value ...]`: runs the controller until SIGTERM or SIGINT. */
+export async function operatorCommand(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(
+      `usage: authprobe operator [--setting=value ...]\n\nsettings (flag, environment variable):\n${describeSettings()}\n`,
+    );
+    return 0;
+  }
+  let config: OperatorConfig;
+  try {
+    config = loadConfig(argv, process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`authprobe: invalid setting ${err.setting}: ${err.message}\n`);
+      return 64;
+    }
+    throw err;
+  }
+  const logger = createLogger({ level: config.logLevel });
+  if (!config.probeImage) {
+    logger.fatal(
+      'no probe image: set --probe-image or AUTHPROBE_IMAGE (the Helm chart sets it to the operator image)',
+    );
+    return 64;
+  }
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  const credential = new CredentialWatch(logger);
+  const client = new KubeClient(kc, { onResponse: (status) => credential.observe(status) });
+  const metrics = new OperatorMetrics();
+  credential.onChange((rejected) => metrics.credentialRejected.set(rejected ? 1 : 0));
+  const manager = buildOperator(config, client, metrics, logger, credential);
+
+  const stop = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  await manager.start();
+  const signal = await stop;
+  logger.info({ signal }, 'stopping');
+  await manager.shutdown();
+  client.close();
+  return 0;
+}
+
+/** Wires informers, the reconciler, the healer and leader election; exported for integration tests. */
+export function buildOperator(
+  config: OperatorConfig,
+  client: KubeClient,
+  metrics: OperatorMetrics,
+  logger: Logger,
+  credential?: CredentialWatch,
+): Manager {
+  const namespaces = config.watchNamespaces.length ? config.watchNamespaces : [undefined];
+  const manager = new Manager({
+    logger,
+    metrics,
+    identity: config.identity,
+    http: { host: config.httpHost, port: config.httpPort },
+    shutdownGracePeriodMs: config.shutdownGracePeriodMs,
+    credentialRejected: () => credential?.rejected ?? false,
+    ...(config.leaderElection
+      ? {
+          leaderElection: {
+            store: apiLeaseStore(client, config.operatorNamespace, config.leaseName),
+            leaseDurationMs: config.leaseDurationMs,
+            renewDeadlineMs: config.renewDeadlineMs,
+            retryPeriodMs: config.retryPeriodMs,
+          },
+        }
+      : {}),
+  });
+  const recorder = new EventRecorder(client, logger, config.identity);
+  const healer = new SecretHealer({ client, recorder, metrics, logger, config });
+  const informerOptions = (name: string) => ({
+    name,
+    logger,
+    onWatchError: () => metrics.watchErrors.inc({ informer: name }),
+    onRelist: () => metrics.relists.inc({ informer: name }),
+  });
+  // One informer per watched namespace (or one for the cluster): watchNamespaces mode needs no
+  // cluster-wide permission at all.
+  const probeInformers = namespaces.map(
+    (namespace) =>
+      new Informer<AuthProbe>(
+        apiListWatcher(client, {
+          groupVersionPath: `/apis/${AUTHPROBE_GROUP}/${AUTHPROBE_VERSION}`,
+          resource: AUTHPROBE_PLURAL,
+          namespace,
+        }),
+        informerOptions(`authprobes${namespace ? '/' + namespace : ''}`),
+      ),
+  );
+  // Only our own probe pods are cached, never every pod (or Secret) of the cluster.
+  const podInformers = namespaces.map(
+    (namespace) =>
+      new Informer<PodJson>(
+        apiListWatcher(client, {
+          groupVersionPath: '/api/v1',
+          resource: 'pods',
+          namespace,
+          labelSelector: `${LABEL_MANAGED_BY}=${MANAGED_BY_VALUE}`,
+        }),
+        informerOptions(`probe-pods${namespace ? '/' + namespace : ''}`),
+      ),
+  );
+  const reconciler = new AuthProbeReconciler({
+    client,
+    probes: unionCache(probeInformers),
+    pods: unionCache(podInformers),
+    recorder,
+    metrics,
+    logger,
+    probeImage: config.probeImage,
+    healer,
+  });
+  const controller = new Controller({
+    name: 'authprobe',
+    reconciler,
+    logger,
+    concurrency: config.concurrency,
+    metrics,
+  });
+  for (const informer of probeInformers) {
+    manager.addInformer(informer);
+    controller.watchPrimary(informer);
+  }
+  for (const informer of podInformers) {
+    manager.addInformer(informer);
+    controller.watchSecondary(informer, (pod) => {
+      const owner = pod.metadata.labels?.[LABEL_PROBE];
+      return owner ? [`${pod.metadata.namespace}/${owner}`] : [];
+    });
+  }
+  manager.addController(controller);
+  return manager;
+}
+
+/** Reads several namespace-scoped informers as one cache. */
+function unionCache<T extends { metadata?: { namespace?: string } }>(informers: Informer<T & object>[]) {
+  if (informers.length === 1) return informers[0] as Informer<T & object>;
+  return {
+    get: (key: string) => {
+      for (const informer of informers) {
+        const hit = informer.get(key);
+        if (hit) return hit;
+      }
+      return undefined;
+    },
+    list: () => informers.flatMap((informer) => informer.list()),
+  } as unknown as Informer<T & object>;
+}

@@ -1,0 +1,116 @@
+import { describe, expect, it } from '@jest/globals';
+import {
+  decideSchedule,
+  jitterMs,
+  ANNOTATION_POD_GENERATION,
+  ANNOTATION_POD_PROBE_NOW,
+} from '../../../src/controller/schedule.js';
+import { statusAfterVerdict, statusWhileProbing } from '../../../src/controller/status.js';
+import type { AuthProbe } from '../../../src/api/types.js';
+
+const T0 = Date.parse('2026-11-28T12:00:00Z');
+const MIN = 60_000;
+
+function probe(extra: Partial<AuthProbe['metadata']> = {}, status?: AuthProbe['status']): AuthProbe {
+  return {
+    apiVersion: 'authprobe.io/v1alpha1',
+    kind: 'AuthProbe',
+    metadata: { name: 'p', namespace: 'ns', uid: 'uid-1', generation: 2, ...extra },
+    spec: { serviceAccountName: 'sa' },
+    ...(status ? { status } : {}),
+  };
+}
+const pod = (createdAt: number, annotations: Record<string, string>) => ({
+  name: 'p-probe-x',
+  createdAt,
+  annotations,
+});
+
+describe('decideSchedule', () => {
+  it('probes at once on first sight', () => {
+    expect(decideSchedule(probe(), undefined, 5 * MIN, T0)).toEqual({ probeNow: true, trigger: 'First' });
+  });
+
+  it('probes at once when the spec changed since the last probe pod', () => {
+    const latest = pod(T0 - MIN, { [ANNOTATION_POD_GENERATION]: '1' });
+    expect(
+      decideSchedule(
+        probe({}, { observedGeneration: 1, lastProbe: { time: '2026-11-28T11:59:00Z' } }),
+        latest,
+        5 * MIN,
+        T0,
+      ),
+    ).toEqual({ probeNow: true, trigger: 'SpecChanged' });
+  });
+
+  it('probes at once when the probe-now annotation takes a new value, and only once per value', () => {
+    const status = { observedGeneration: 2, lastProbe: { time: '2026-11-28T11:59:00Z' } };
+    const asked = probe({ annotations: { 'authprobe.io/probe-now': 'a' } }, status);
+    expect(decideSchedule(asked, pod(T0 - MIN, { [ANNOTATION_POD_GENERATION]: '2' }), 5 * MIN, T0)).toEqual({
+      probeNow: true,
+      trigger: 'Requested',
+    });
+    const handled = pod(T0 - MIN, { [ANNOTATION_POD_GENERATION]: '2', [ANNOTATION_POD_PROBE_NOW]: 'a' });
+    expect(decideSchedule(asked, handled, 5 * MIN, T0).probeNow).toBe(false);
+  });
+
+  it('waits the interval plus a stable jitter of at most 10% after the last probe', () => {
+    const status = { observedGeneration: 2, lastProbe: { time: new Date(T0).toISOString() } };
+    const latest = pod(T0 - 5_000, { [ANNOTATION_POD_GENERATION]: '2' });
+    const jitter = jitterMs('uid-1', 5 * MIN);
+    expect(jitter).toBeGreaterThanOrEqual(0);
+    expect(jitter).toBeLessThan(30_000);
+    expect(decideSchedule(probe({}, status), latest, 5 * MIN, T0 + MIN)).toEqual({
+      probeNow: false,
+      inMs: 4 * MIN + jitter,
+    });
+    expect(decideSchedule(probe({}, status), latest, 5 * MIN, T0 + 5 * MIN + jitter)).toEqual({
+      probeNow: true,
+      trigger: 'Interval',
+    });
+    expect(jitterMs('uid-2', 5 * MIN)).not.toBe(jitter);
+  });
+});
+
+describe('status', () => {
+  it('sets Unknown on first sight only', () => {
+    const first = statusWhileProbing(probe(), 'started', new Date(T0));
+    expect(first?.conditions?.[0]).toMatchObject({ type: 'Ready', status: 'Unknown', reason: 'Probing' });
+    expect(statusWhileProbing(probe({}, first), 'again', new Date(T0))).toBeUndefined();
+  });
+
+  it('records a verdict with observedGeneration, counts failures, keeps transition time while status holds', () => {
+    const failed = statusAfterVerdict(
+      probe(),
+      {
+        reason: 'TokenRejected',
+        readyStatus: 'False',
+        message: 'm',
+        tokenProvenInvalid: true,
+        httpStatus: 401,
+        pod: 'x',
+      },
+      new Date(T0),
+    );
+    expect(failed).toMatchObject({
+      observedGeneration: 2,
+      consecutiveFailures: 1,
+      lastProbe: { outcome: 'TokenRejected', httpStatus: 401, pod: 'x' },
+    });
+    expect(failed.lastSuccessTime).toBeUndefined();
+    const again = statusAfterVerdict(
+      probe({}, failed),
+      { reason: 'TokenRejected', readyStatus: 'False', message: 'm', tokenProvenInvalid: true },
+      new Date(T0 + MIN),
+    );
+    expect(again.consecutiveFailures).toBe(2);
+    expect(again.conditions?.[0]?.lastTransitionTime).toBe('2026-11-28T12:00:00Z');
+    const ok = statusAfterVerdict(
+      probe({}, again),
+      { reason: 'Authenticated', readyStatus: 'True', message: 'ok', tokenProvenInvalid: false },
+      new Date(T0 + 2 * MIN),
+    );
+    expect(ok).toMatchObject({ consecutiveFailures: 0, lastSuccessTime: '2026-11-28T12:02:00Z' });
+    expect(ok.conditions?.[0]).toMatchObject({ status: 'True', lastTransitionTime: '2026-11-28T12:02:00Z' });
+  });
+});

@@ -1,0 +1,463 @@
+import { describe, expect, it } from '@jest/globals';
+import type { V1PodStatus } from '@kubernetes/client-node';
+import { ProbeReason } from '../../../src/api/reasons.js';
+import type { ConditionStatus } from '../../../src/api/types.js';
+import {
+  classifyPodFailure,
+  classifyProbe,
+  podCreateFailedVerdict,
+  secretNotFoundVerdict,
+  serviceAccountNotFoundVerdict,
+  unreadableResultVerdict,
+  type ClassifyContext,
+} from '../../../src/probe/classify.js';
+import type { HttpStep, IdentityStep, ProbeResult } from '../../../src/probe/result.js';
+
+const FAKE_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW0ifQ.c2lnbmF0dXJlLW5vdC1yZWFs';
+const EXPECTED_USER = 'system:serviceaccount:team:dashboard';
+
+const projected: ClassifyContext = {
+  namespace: 'team',
+  serviceAccountName: 'dashboard',
+  tokenSource: 'Projected',
+};
+const secret: ClassifyContext = { ...projected, tokenSource: 'Secret', secretName: 'dashboard-token' };
+const invalidated: ClassifyContext = { ...secret, legacyTokenInvalidSince: '2025-01-31' };
+
+function response(
+  httpStatus: number,
+  extra: Partial<Extract<HttpStep, { outcome: 'response' }>> = {},
+): HttpStep {
+  return { outcome: 'response', httpStatus, latencyMs: 12, ...extra };
+}
+
+function failure(code: string, message = 'boom'): HttpStep {
+  return { outcome: 'error', error: { code, message }, latencyMs: 5000 };
+}
+
+const asExpected: IdentityStep = {
+  outcome: 'identity',
+  username: EXPECTED_USER,
+  groups: ['system:serviceaccounts'],
+};
+
+function result(overrides: Partial<ProbeResult> = {}): ProbeResult {
+  return {
+    version: 1,
+    apiserver: '10.96.0.1:443',
+    path: '/api',
+    files: { tokenFile: 'present', caFile: 'present', namespaceFile: 'present' },
+    namespace: 'team',
+    token: { kind: 'legacy', issuer: 'kubernetes/serviceaccount', keyId: 'abc' },
+    anonymous: response(401, { reason: 'Unauthorized' }),
+    authenticated: response(200, { pathsSample: ['v1'] }),
+    identity: asExpected,
+    startedAt: '2025-01-01T00:00:00.000Z',
+    finishedAt: '2025-01-01T00:00:01.000Z',
+    ...overrides,
+  };
+}
+
+interface Case {
+  name: string;
+  result: ProbeResult;
+  ctx: ClassifyContext;
+  reason: ProbeReason;
+  readyStatus: ConditionStatus;
+  tokenProvenInvalid?: boolean;
+  /** Words the message must contain, so that a person knows what to do. */
+  mentions: string[];
+}
+
+const cases: Case[] = [
+  {
+    name: '200 as the expected account',
+    result: result(),
+    ctx: projected,
+    reason: ProbeReason.Authenticated,
+    readyStatus: 'True',
+    mentions: [EXPECTED_USER, 'GET /api answered 200'],
+  },
+  {
+    name: '200 from a secret token',
+    result: result(),
+    ctx: secret,
+    reason: ProbeReason.Authenticated,
+    readyStatus: 'True',
+    mentions: ['secret dashboard-token', EXPECTED_USER],
+  },
+  {
+    name: '200 but SelfSubjectReview unavailable',
+    result: result({ identity: { outcome: 'response', httpStatus: 404 } }),
+    ctx: projected,
+    reason: ProbeReason.Authenticated,
+    readyStatus: 'True',
+    mentions: ['identity not confirmed', '404'],
+  },
+  {
+    name: '404 on the path still proves authentication',
+    result: result({ path: '/nope', authenticated: response(404) }),
+    ctx: projected,
+    reason: ProbeReason.Authenticated,
+    readyStatus: 'True',
+    mentions: ['404 (after authentication)'],
+  },
+  {
+    name: '200 as another account',
+    result: result({ identity: { outcome: 'identity', username: 'system:serviceaccount:team:other' } }),
+    ctx: secret,
+    reason: ProbeReason.TokenIdentityMismatch,
+    readyStatus: 'False',
+    mentions: ['system:serviceaccount:team:other', EXPECTED_USER, 'kubernetes.io/service-account.name'],
+  },
+  {
+    name: '403: authenticated, forbidden path',
+    result: result({
+      path: '/apis/apps/v1/deployments',
+      authenticated: response(403, {
+        reason: 'Forbidden',
+        message: `deployments.apps is forbidden: User "${EXPECTED_USER}" cannot list resource "deployments"`,
+      }),
+    }),
+    ctx: projected,
+    reason: ProbeReason.AuthenticatedForbidden,
+    readyStatus: 'True',
+    mentions: ['forbidden', 'RBAC', 'The token is fine', '/apis/apps/v1/deployments'],
+  },
+  {
+    name: '403 naming another user, without SelfSubjectReview',
+    result: result({
+      authenticated: response(403, {
+        message: 'forbidden: User "system:serviceaccount:x:y" cannot get path "/api"',
+      }),
+      identity: { outcome: 'error', error: { code: 'ECONNRESET', message: 'reset' } },
+    }),
+    ctx: projected,
+    reason: ProbeReason.TokenIdentityMismatch,
+    readyStatus: 'False',
+    mentions: ['system:serviceaccount:x:y'],
+  },
+  {
+    name: '401 on a secret token',
+    result: result({
+      authenticated: response(401, { reason: 'Unauthorized' }),
+      identity: { outcome: 'response', httpStatus: 401 },
+    }),
+    ctx: secret,
+    reason: ProbeReason.TokenRejected,
+    readyStatus: 'False',
+    tokenProvenInvalid: true,
+    mentions: ['secret dashboard-token', '401', '--service-account-key-file', 'key id abc'],
+  },
+  {
+    name: '401 on a projected token',
+    result: result({ authenticated: response(401), token: { kind: 'bound' } }),
+    ctx: projected,
+    reason: ProbeReason.TokenRejected,
+    readyStatus: 'False',
+    tokenProvenInvalid: true,
+    mentions: ['projected token', '80%', 'deleting secrets does not help'],
+  },
+  {
+    name: '401 with the legacy-token-invalid-since label',
+    result: result({ authenticated: response(401) }),
+    ctx: invalidated,
+    reason: ProbeReason.TokenInvalidated,
+    readyStatus: 'False',
+    tokenProvenInvalid: true,
+    mentions: ['kubernetes.io/legacy-token-invalid-since=2025-01-31', 'Remove the label'],
+  },
+  {
+    name: 'token file missing (projected, automount)',
+    result: result({
+      files: { tokenFile: 'missing', caFile: 'missing', namespaceFile: 'missing' },
+      authenticated: { outcome: 'skipped', why: 'token file is missing' },
+      identity: { outcome: 'skipped', why: 'token file is missing' },
+    }),
+    ctx: projected,
+    reason: ProbeReason.TokenNotMounted,
+    readyStatus: 'False',
+    mentions: [
+      'automountServiceAccountToken',
+      'ServiceAccount admission plugin',
+      '--enable-admission-plugins',
+    ],
+  },
+  {
+    name: 'token file empty (secret not filled)',
+    result: result({
+      files: { tokenFile: 'empty', caFile: 'missing', namespaceFile: 'missing' },
+      authenticated: { outcome: 'skipped', why: 'token file is empty' },
+    }),
+    ctx: secret,
+    reason: ProbeReason.TokenNotMounted,
+    readyStatus: 'False',
+    mentions: ['dashboard-token', 'kubernetes.io/service-account-token', 'kube-controller-manager'],
+  },
+  {
+    name: 'token file unreadable',
+    result: result({ files: { tokenFile: 'unreadable', caFile: 'present', namespaceFile: 'present' } }),
+    ctx: projected,
+    reason: ProbeReason.TokenNotMounted,
+    readyStatus: 'False',
+    mentions: ['cannot read', 'defaultMode'],
+  },
+  {
+    name: 'connection refused',
+    result: result({ authenticated: failure('ECONNREFUSED', 'connect ECONNREFUSED 10.96.0.1:443') }),
+    ctx: projected,
+    reason: ProbeReason.APIServerUnreachable,
+    readyStatus: 'Unknown',
+    mentions: ['10.96.0.1:443', 'ECONNREFUSED', 'NetworkPolicies', 'says nothing about the token'],
+  },
+  {
+    name: 'no connection in time (NetworkPolicy drop)',
+    result: result({ authenticated: failure('CONNECT_TIMEOUT') }),
+    ctx: projected,
+    reason: ProbeReason.APIServerUnreachable,
+    readyStatus: 'Unknown',
+    mentions: ['could not reach', 'CONNECT_TIMEOUT'],
+  },
+  {
+    name: 'no apiserver address in the pod',
+    result: result({
+      apiserver: '',
+      authenticated: failure('NO_APISERVER_ADDRESS', 'KUBERNETES_SERVICE_HOST is not set'),
+    }),
+    ctx: projected,
+    reason: ProbeReason.APIServerUnreachable,
+    readyStatus: 'Unknown',
+    mentions: ['KUBERNETES_SERVICE_HOST'],
+  },
+  {
+    name: 'wrong hostname in the certificate is not a CA mismatch',
+    result: result({
+      authenticated: failure('ERR_TLS_CERT_ALTNAME_INVALID', "IP: 10.96.0.1 is not in the cert's list"),
+    }),
+    ctx: projected,
+    reason: ProbeReason.APIServerUnreachable,
+    readyStatus: 'Unknown',
+    mentions: ['ERR_TLS_CERT_ALTNAME_INVALID'],
+  },
+  {
+    name: 'connected but no answer',
+    result: result({ authenticated: failure('RESPONSE_TIMEOUT') }),
+    ctx: projected,
+    reason: ProbeReason.ProbeTimedOut,
+    readyStatus: 'Unknown',
+    mentions: ['did not answer in time', 'says nothing about the token'],
+  },
+  ...['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT'].map(
+    (code): Case => ({
+      name: `untrusted certificate ${code}`,
+      result: result({ authenticated: failure(code, 'unable to verify the first certificate') }),
+      ctx: secret,
+      reason: ProbeReason.CACertMismatch,
+      readyStatus: 'False',
+      mentions: ['ca.crt does not verify', code, 'token itself was not tested'],
+    }),
+  ),
+  {
+    name: 'ca.crt missing',
+    result: result({
+      files: { tokenFile: 'present', caFile: 'missing', namespaceFile: 'present' },
+      authenticated: failure('UNABLE_TO_GET_ISSUER_CERT_LOCALLY'),
+    }),
+    ctx: secret,
+    reason: ProbeReason.CACertMismatch,
+    readyStatus: 'False',
+    mentions: ['ca.crt is missing'],
+  },
+  ...[500, 503, 429].map((status): Case => ({
+    name: `${status} from the apiserver`,
+    result: result({ authenticated: response(status, { reason: 'ServiceUnavailable' }) }),
+    ctx: secret,
+    reason: ProbeReason.APIServerError,
+    readyStatus: 'Unknown',
+    mentions: [`${status}`, 'says nothing about the token'],
+  })),
+  {
+    name: 'namespace file missing is noted but not a failure',
+    result: result({ files: { tokenFile: 'present', caFile: 'present', namespaceFile: 'missing' } }),
+    ctx: secret,
+    reason: ProbeReason.Authenticated,
+    readyStatus: 'True',
+    mentions: ['namespace file is missing'],
+  },
+];
+
+describe('classifyProbe', () => {
+  it.each(cases)('$name → $reason', (c) => {
+    const verdict = classifyProbe(c.result, c.ctx);
+    expect(verdict.reason).toBe(c.reason);
+    expect(verdict.readyStatus).toBe(c.readyStatus);
+    expect(verdict.tokenProvenInvalid).toBe(c.tokenProvenInvalid ?? false);
+    for (const words of c.mentions) expect(verdict.message).toContain(words);
+  });
+
+  it('only a 401 ever proves a token invalid', () => {
+    const proven = cases.filter((c) => classifyProbe(c.result, c.ctx).tokenProvenInvalid);
+    expect(
+      proven.every(
+        (c) => c.result.authenticated.outcome === 'response' && c.result.authenticated.httpStatus === 401,
+      ),
+    ).toBe(true);
+  });
+
+  it('reports evidence for status.lastProbe', () => {
+    expect(classifyProbe(result(), projected)).toMatchObject({
+      httpStatus: 200,
+      latencyMs: 12,
+      identity: EXPECTED_USER,
+    });
+  });
+
+  it('never repeats a token that leaked into an apiserver message', () => {
+    const verdict = classifyProbe(
+      result({ authenticated: response(503, { message: `upstream said ${FAKE_TOKEN}` }) }),
+      secret,
+    );
+    expect(verdict.message).not.toContain(FAKE_TOKEN);
+    expect(verdict.message).toContain('[redacted]');
+  });
+});
+
+describe('verdicts without a probe result', () => {
+  it.each([
+    [
+      'ServiceAccount missing',
+      serviceAccountNotFoundVerdict(secret),
+      ProbeReason.ServiceAccountNotFound,
+      'team/dashboard',
+    ],
+    ['Secret missing', secretNotFoundVerdict(secret), ProbeReason.SecretNotFound, 'team/dashboard-token'],
+    [
+      'unreadable result',
+      unreadableResultVerdict('invalid probe result: files is not an object'),
+      ProbeReason.ProbePodFailed,
+      'files',
+    ],
+    [
+      'create refused',
+      podCreateFailedVerdict(403, 'exceeded quota: pods'),
+      ProbeReason.ProbePodFailed,
+      'exceeded quota',
+    ],
+  ])('%s', (_name, verdict, reason, mention) => {
+    expect(verdict.reason).toBe(reason);
+    expect(verdict.tokenProvenInvalid).toBe(false);
+    expect(verdict.message).toContain(mention);
+  });
+});
+
+describe('classifyPodFailure', () => {
+  const waiting = (reason: string, message?: string): V1PodStatus => ({
+    phase: 'Pending',
+    containerStatuses: [
+      {
+        name: 'probe',
+        image: 'x',
+        imageID: '',
+        ready: false,
+        restartCount: 0,
+        state: { waiting: { reason, message } },
+      },
+    ],
+  });
+
+  it.each<[string, V1PodStatus | undefined, boolean, ProbeReason | undefined, string]>([
+    [
+      'unschedulable',
+      {
+        phase: 'Pending',
+        conditions: [
+          {
+            type: 'PodScheduled',
+            status: 'False',
+            reason: 'Unschedulable',
+            message: "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.",
+          },
+        ],
+      },
+      false,
+      ProbeReason.ProbePodFailed,
+      'cannot be scheduled: 0/1 nodes are available',
+    ],
+    [
+      'image pull back-off',
+      waiting('ImagePullBackOff', 'Back-off pulling image "nope"'),
+      false,
+      ProbeReason.ProbePodFailed,
+      'spec.podTemplate.image',
+    ],
+    [
+      'invalid image name',
+      waiting('InvalidImageName'),
+      false,
+      ProbeReason.ProbePodFailed,
+      'InvalidImageName',
+    ],
+    [
+      'container config error',
+      waiting('CreateContainerConfigError', 'secret "x" not found'),
+      false,
+      ProbeReason.ProbePodFailed,
+      'secret "x" not found',
+    ],
+    [
+      'deadline exceeded',
+      {
+        phase: 'Failed',
+        reason: 'DeadlineExceeded',
+        message: 'Pod was active on the node longer than the specified deadline',
+      },
+      false,
+      ProbeReason.ProbeTimedOut,
+      'deadline',
+    ],
+    [
+      'stuck creating past the budget',
+      waiting('ContainerCreating'),
+      true,
+      ProbeReason.ProbeTimedOut,
+      'ContainerCreating',
+    ],
+    [
+      'crashed without a result',
+      {
+        phase: 'Failed',
+        containerStatuses: [
+          {
+            name: 'probe',
+            image: 'x',
+            imageID: '',
+            ready: false,
+            restartCount: 0,
+            state: { terminated: { exitCode: 137, reason: 'OOMKilled' } },
+          },
+        ],
+      },
+      false,
+      ProbeReason.ProbePodFailed,
+      'OOMKilled (exit code 137)',
+    ],
+    [
+      'evicted',
+      { phase: 'Failed', reason: 'Evicted', message: 'The node was low on resource: memory.' },
+      false,
+      ProbeReason.ProbePodFailed,
+      'Evicted',
+    ],
+    ['still creating within the budget', waiting('ContainerCreating'), false, undefined, ''],
+    ['running', { phase: 'Running' }, false, undefined, ''],
+    ['not yet seen by the scheduler', undefined, false, undefined, ''],
+  ])('%s', (_name, status, overdue, reason, mention) => {
+    const verdict = classifyPodFailure(status, { overdue });
+    expect(verdict?.reason).toBe(reason);
+    if (verdict) {
+      expect(verdict.readyStatus).toBe('Unknown');
+      expect(verdict.tokenProvenInvalid).toBe(false);
+      expect(verdict.message).toContain(mention);
+    }
+  });
+});
