@@ -142,6 +142,8 @@ export class KubeClient {
         }
         onEvent(event);
       });
+      // readline re-emits stream errors on the interface; unhandled, that would end the process.
+      lines.on('error', (err) => reject(transportError(err)));
       res.on('error', (err) => reject(transportError(err)));
       res.on('close', () => resolve());
       signal?.addEventListener('abort', () => req.destroy(), { once: true });

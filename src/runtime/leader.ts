@@ -197,6 +197,8 @@ export class LeaderElector {
 
   private observe(key: string, at: number): void {
     this.observed = { key, at };
+    // A record this process wrote names itself as holder; no need to announce a change later.
+    if (key.startsWith(`${this.options.identity}|`)) this.lastHolder = this.options.identity;
   }
 
   private jittered(ms: number): number {

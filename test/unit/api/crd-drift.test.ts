@@ -65,7 +65,7 @@ const specShape = {
   token: {
     type: 'object',
     required: false,
-    default: {},
+    default: { source: SPEC_DEFAULTS.token.source },
     fields: {
       source: { type: 'string', required: false, enum: TOKEN_SOURCES, default: SPEC_DEFAULTS.token.source },
       secretName: optionalString,

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Tears the test cluster down and leaves nothing behind: processes (by pid file), pod
+# containers, mounts under the cluster dir, the bridge, the route, iptables rules, and
+# the cluster dir itself. Build caches stay. --keep-state keeps certs, keys, etcd data and logs.
+set -euo pipefail
+START_TS=$(date +%s)
+source "$(dirname "$0")/lib/common.sh"
+source "$CLUSTER_SRC/lib/pki.sh"
+source "$CLUSTER_SRC/lib/network.sh"
+source "$CLUSTER_SRC/lib/components.sh"
+source "$CLUSTER_SRC/lib/lifecycle.sh"
+
+[[ $EUID -eq 0 ]] || die "run as root"
+keep=""
+[[ ${1:-} == --keep-state ]] && keep=1
+mkdir -p "$STATE"
+exec 9>"$STATE/.lock"
+flock -w 900 9 || die "another up/down/rotate is running"
+
+log "stopping the test cluster"
+mkdir -p "$LOGS"
+stop_everything
+if [[ -z $keep ]]; then
+  if [[ -s $STATE/created-paths ]]; then
+    while read -r p; do [[ -n $p ]] && rm -rf --one-file-system "$p"; done <"$STATE/created-paths"
+  fi
+  if findmnt -rn -o TARGET | grep -qF "$STATE"; then
+    die "still mounted under $STATE: $(findmnt -rn -o TARGET | grep -F "$STATE" | head -3 | tr '\n' ' ')"
+  fi
+  # --one-file-system: never follow a mount out of the cluster dir
+  rm -rf --one-file-system "$STATE"
+fi
+log "down"

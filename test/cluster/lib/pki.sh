@@ -1,0 +1,105 @@
+# Certificates and service-account keys for the test cluster (openssl only).
+# shellcheck shell=bash
+
+# SA key state: which key signs and which keys verify. Kept in the state dir so that
+# an `up` after a rotation restarts the apiserver with the same keys.
+SA_KEYS_ENV=$STATE/sa-keys.env
+
+_mkcert() { # <name> <subject> [sans]: a client or server cert signed by the cluster CA
+  local name=$1 subj=$2 sans=${3:-}
+  [[ -s $PKI/$name.crt && -s $PKI/$name.key ]] && return 0
+  local ext; ext=$(mktemp)
+  {
+    echo "basicConstraints=critical,CA:FALSE"
+    echo "keyUsage=critical,digitalSignature,keyEncipherment"
+    if [[ -n $sans ]]; then
+      echo "extendedKeyUsage=serverAuth,clientAuth"
+      echo "subjectAltName=$sans"
+    else
+      echo "extendedKeyUsage=clientAuth"
+    fi
+  } >"$ext"
+  openssl genrsa -out "$PKI/$name.key" 2048 2>/dev/null
+  openssl req -new -key "$PKI/$name.key" -subj "$subj" -out "$PKI/$name.csr" 2>/dev/null
+  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+    -days 3650 -sha256 -extfile "$ext" -out "$PKI/$name.crt" 2>/dev/null
+  rm -f "$ext" "$PKI/$name.csr"
+}
+
+# new_sa_key: prints the path of a freshly generated RSA service-account key pair (private .key, public .pub)
+new_sa_key() {
+  mkdir -p "$PKI/sa"
+  local k; k=$PKI/sa/sa-$(date +%Y%m%d%H%M%S)-$RANDOM
+  openssl genrsa -out "$k.key" 2048 2>/dev/null
+  openssl rsa -in "$k.key" -pubout -out "$k.pub" 2>/dev/null
+  echo "$k"
+}
+
+write_sa_keys_env() { # <signing key base> <verifying key bases...>
+  local signing=$1; shift
+  printf 'SA_SIGNING_KEY=%q\nSA_VERIFY_KEYS=%q\n' "$signing" "$*" >"$SA_KEYS_ENV.tmp"
+  mv -f "$SA_KEYS_ENV.tmp" "$SA_KEYS_ENV"
+}
+
+ensure_pki() {
+  mkdir -p "$PKI"
+  chmod 700 "$PKI"
+  if [[ ! -s $PKI/ca.crt ]]; then
+    openssl genrsa -out "$PKI/ca.key" 2048 2>/dev/null
+    openssl req -x509 -new -key "$PKI/ca.key" -subj "/CN=authprobe-test-ca" -days 3650 -sha256 \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
+      -out "$PKI/ca.crt" 2>/dev/null
+  fi
+  _mkcert apiserver "/CN=kube-apiserver" \
+    "DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,DNS:localhost,IP:$KUBERNETES_SVC_IP,IP:$BRIDGE_IP,IP:127.0.0.1"
+  _mkcert apiserver-kubelet-client "/O=authprobe:apiserver-kubelet-client/CN=kube-apiserver-kubelet-client"
+  _mkcert admin "/O=system:masters/CN=authprobe-admin"
+  _mkcert controller-manager "/CN=system:kube-controller-manager"
+  _mkcert scheduler "/CN=system:kube-scheduler"
+  _mkcert kube-proxy "/CN=system:kube-proxy"
+  _mkcert kubelet "/O=system:nodes/CN=system:node:$NODE_NAME"
+  # the kubelet's own serving cert, so the apiserver can reach it at the node IP
+  _mkcert kubelet-serving "/CN=$NODE_NAME" "DNS:$NODE_NAME,IP:$BRIDGE_IP"
+  if [[ ! -s $SA_KEYS_ENV ]]; then
+    local k; k=$(new_sa_key)
+    write_sa_keys_env "$k" "$k"
+  fi
+}
+
+load_sa_keys() { # sets SA_SIGNING_KEY and SA_VERIFY_KEYS
+  # shellcheck disable=SC1090
+  source "$SA_KEYS_ENV"
+}
+
+write_kubeconfig() { # <file> <user> <cert name>
+  local f=$1 user=$2 cert=$3
+  cat >"$f.tmp" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: authprobe
+  cluster:
+    server: $APISERVER_URL
+    certificate-authority-data: $(base64 -w0 "$PKI/ca.crt")
+users:
+- name: $user
+  user:
+    client-certificate-data: $(base64 -w0 "$PKI/$cert.crt")
+    client-key-data: $(base64 -w0 "$PKI/$cert.key")
+contexts:
+- name: authprobe
+  context: {cluster: authprobe, user: $user}
+current-context: authprobe
+KC
+  chmod 600 "$f.tmp"
+  mv -f "$f.tmp" "$f"
+}
+
+ensure_kubeconfigs() {
+  mkdir -p "$STATE/config"
+  write_kubeconfig "$ADMIN_KUBECONFIG" authprobe-admin admin
+  write_kubeconfig "$STATE/config/controller-manager.kubeconfig" system:kube-controller-manager controller-manager
+  write_kubeconfig "$STATE/config/scheduler.kubeconfig" system:kube-scheduler scheduler
+  write_kubeconfig "$STATE/config/kube-proxy.kubeconfig" system:kube-proxy kube-proxy
+  write_kubeconfig "$STATE/config/kubelet.kubeconfig" "system:node:$NODE_NAME" kubelet
+}

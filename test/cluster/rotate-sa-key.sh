@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Service-account signing key rotation, compressed into seconds.
+#
+# Default (a completed, careful rotation):
+#   1. a new RSA key signs (apiserver --service-account-signing-key-file, controller-manager
+#      --service-account-private-key-file) while the old and the new keys both verify;
+#   2. the kubelet is restarted: it keeps issued tokens in memory only, so it requests fresh
+#      projected tokens for every running pod, now signed with the new key (verified below by
+#      the `kid` in each pod's mounted token header; token contents are never printed);
+#   3. the apiserver restarts with only the new key verifying.
+#   Afterwards legacy token secrets signed with the old key get 401 forever; running pods keep working.
+#
+# --abrupt: only the new key, at once (like an etcd restore into another cluster): every token
+#   signed with the old key fails, projected ones too, until the kubelet re-issues them.
+set -euo pipefail
+START_TS=$(date +%s)
+source "$(dirname "$0")/lib/common.sh"
+source "$CLUSTER_SRC/lib/pki.sh"
+source "$CLUSTER_SRC/lib/components.sh"
+
+abrupt=""
+case ${1:-} in
+  --abrupt) abrupt=1 ;;
+  "") ;;
+  *) die "usage: rotate-sa-key.sh [--abrupt]" ;;
+esac
+[[ $EUID -eq 0 ]] || die "run as root"
+exec 9>"$STATE/.lock"
+flock -w 900 9 || die "another up/down/rotate is running"
+is_running kube-apiserver && apiserver_ready || die "the cluster is not up (npm run cluster:up)"
+
+kid_of_pub() { # the key id the apiserver puts in tokens: base64url(sha256(PKIX DER of the public key))
+  openssl pkey -pubin -in "$1" -outform DER | openssl dgst -sha256 -binary | base64 -w0 | tr '+/' '-_' | tr -d '='
+}
+token_kid() { # kid from the JWT header of a token file (the header only; the token is never printed)
+  local h; h=$(cut -d. -f1 "$1" | tr '_-' '/+')
+  while ((${#h} % 4)); do h+="="; done
+  base64 -d <<<"$h" 2>/dev/null | jq -r '.kid // empty'
+}
+projected_tokens() { # service-account tokens the kubelet has mounted into projected volumes of running pods
+  local uid f
+  for uid in $(kubectl_ get pods -A --field-selector=status.phase=Running -o jsonpath='{range .items[*]}{.metadata.uid}{"\n"}{end}'); do
+    for f in "$KUBELET_DIR/pods/$uid"/volumes/kubernetes.io~projected/*/[!.]*; do
+      # a projected volume may also hold ca.crt / namespace; tokens are JWTs (header starts {" = eyJ)
+      [[ -f $f && $(head -c3 "$f") == eyJ ]] && echo "$f"
+    done
+  done
+}
+count_old_tokens() { # <new kid>: how many mounted projected tokens are not signed with it
+  local n=0 f
+  while read -r f; do
+    [[ -n $f ]] || continue
+    [[ $(token_kid "$f") == "$1" ]] || n=$((n + 1))
+  done < <(projected_tokens)
+  echo "$n"
+}
+restart_control_plane() {
+  stop_proc kube-apiserver
+  start_apiserver
+  wait_for 120 kube-apiserver apiserver_ready || die "kube-apiserver not ready; see $LOGS/kube-apiserver.log"
+  stop_proc kube-controller-manager
+  start_controller_manager
+}
+
+load_sa_keys
+old_signing=$SA_SIGNING_KEY old_verify=$SA_VERIFY_KEYS
+new=$(new_sa_key)
+new_kid=$(kid_of_pub "$new.pub")
+log "old signing key kid=$(kid_of_pub "$old_signing.pub"), new key kid=$new_kid"
+
+if [[ -n $abrupt ]]; then
+  log "abrupt: the new key alone signs and verifies"
+  write_sa_keys_env "$new" "$new"
+  restart_control_plane
+  log "done: every token signed with an old key is now rejected until re-issued ($(count_old_tokens "$new_kid") mounted projected tokens still carry an old key)"
+  exit 0
+fi
+
+log "step 1/3: new key signs; old and new keys verify"
+write_sa_keys_env "$new" "$old_verify $new"
+restart_control_plane
+
+log "step 2/3: restarting the kubelet so running pods get tokens signed with the new key"
+stop_proc kubelet
+start_kubelet
+wait_for 120 "node Ready" node_ready || die "node not Ready after kubelet restart; see $LOGS/kubelet.log"
+total=$(projected_tokens | wc -l)
+left=$(count_old_tokens "$new_kid")
+deadline=$((SECONDS + 180))
+while ((left > 0 && SECONDS < deadline)); do sleep 2; left=$(count_old_tokens "$new_kid"); done
+((left == 0)) || die "$left of $total mounted projected tokens still carry an old key after 180s; see $LOGS/kubelet.log"
+log "all $total mounted projected tokens now carry kid=$new_kid"
+
+log "step 3/3: dropping the old key from the verifying set"
+write_sa_keys_env "$new" "$new"
+stop_proc kube-apiserver
+start_apiserver
+wait_for 120 kube-apiserver apiserver_ready || die "kube-apiserver not ready; see $LOGS/kube-apiserver.log"
+log "rotation complete: legacy tokens signed with the old key now get 401; running pods keep working"

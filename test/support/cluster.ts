@@ -1,0 +1,173 @@
+/**
+ * Helpers for tests against the real cluster named by KUBECONFIG: kubectl, polling, throwaway
+ * namespaces and operator processes started from the built CLI (dist/). Nothing here prints a token.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { KubeClient } from '../../src/kube/client.js';
+
+const run = promisify(execFile);
+export const REPO = path.resolve(import.meta.dirname, '../..');
+export const CLUSTER_DIR = process.env.AUTHPROBE_CLUSTER_DIR ?? '/var/lib/authprobe-cluster';
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function kubectl(...args: string[]): Promise<string> {
+  const { stdout } = await run('kubectl', args, { maxBuffer: 32 * 1024 * 1024 });
+  return stdout;
+}
+
+export async function kubectlJson<T>(...args: string[]): Promise<T> {
+  return JSON.parse(await kubectl(...args, '-o', 'json')) as T;
+}
+
+/** Applies a manifest given as an object or YAML text. */
+export async function apply(manifest: unknown): Promise<void> {
+  const text = typeof manifest === 'string' ? manifest : JSON.stringify(manifest);
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('kubectl', ['apply', '-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`kubectl apply failed: ${stderr}`)),
+    );
+    child.stdin.end(text);
+  });
+}
+
+/** Polls `fn` every `everyMs` until it returns a value other than undefined. */
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  fn: () => Promise<T | undefined>,
+  everyMs = 500,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await fn();
+      if (value !== undefined) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    await sleep(everyMs);
+  }
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`,
+  );
+}
+
+export async function createNamespace(prefix: string, labels: Record<string, string> = {}): Promise<string> {
+  const name = `${prefix}-${randomBytes(3).toString('hex')}`;
+  await apply({
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name, labels: { 'authprobe.io/test': 'true', ...labels } },
+  });
+  return name;
+}
+
+export async function deleteNamespace(name: string): Promise<void> {
+  await kubectl('delete', 'namespace', name, '--wait=false', '--ignore-not-found');
+}
+
+export function kubeClient(): KubeClient {
+  return KubeClient.fromDefault();
+}
+
+/** Makes sure the CRD in crds/ is installed and established. */
+export async function installCrd(): Promise<void> {
+  await kubectl(
+    'apply',
+    '--server-side',
+    '--force-conflicts',
+    '-f',
+    path.join(REPO, 'crds/authprobe.io_authprobes.yaml'),
+  );
+  await kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd/authprobes.authprobe.io');
+}
+
+/** True when KUBECONFIG is this machine's own test cluster, whose components tests may restart. */
+export function isOwnCluster(): boolean {
+  const current = (process.env.KUBECONFIG ?? '').split(':')[0] ?? '';
+  return (
+    current !== '' &&
+    path.resolve(current) === path.join(CLUSTER_DIR, 'kubeconfig') &&
+    existsSync(path.join(CLUSTER_DIR, 'pids', 'kube-apiserver.pid'))
+  );
+}
+
+/** Runs one of the cluster scripts (test/cluster/NAME.sh); rejects with its output on failure. */
+export async function clusterScript(name: string, ...args: string[]): Promise<string> {
+  const { stdout } = await run('bash', [path.join(REPO, 'test/cluster', `${name}.sh`), ...args], {
+    maxBuffer: 16 * 1024 * 1024,
+    timeout: 10 * 60_000,
+  });
+  return stdout;
+}
+
+export interface OperatorProcess {
+  child: ChildProcess;
+  identity: string;
+  port: number;
+  logFile: string;
+  logs(): string;
+  metric(name: string): Promise<number | undefined>;
+  get(path: string): Promise<{ status: number; body: string }>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+let nextPort = 18_100 + Math.floor(Math.random() * 500);
+
+/**
+ * Starts `node dist/cli/main.js operator` against KUBECONFIG, as a separate process (so it can be
+ * SIGKILLed like a real crash). Its logs go to a file that the test prints when it fails.
+ */
+export function startOperator(
+  env: Record<string, string>,
+  identity = `op-${randomBytes(3).toString('hex')}`,
+): OperatorProcess {
+  const port = nextPort++;
+  const logFile = `/tmp/authprobe-${identity}.log`;
+  const out = createWriteStream(logFile);
+  const child = spawn(process.execPath, [path.join(REPO, 'dist/cli/main.js'), 'operator'], {
+    env: {
+      ...process.env,
+      AUTHPROBE_IMAGE: process.env.AUTHPROBE_TEST_IMAGE ?? 'docker.io/authprobe/authprobe-operator:unset',
+      AUTHPROBE_IDENTITY: identity,
+      AUTHPROBE_HTTP_PORT: String(port),
+      AUTHPROBE_HTTP_HOST: '127.0.0.1',
+      AUTHPROBE_LOG_LEVEL: 'debug',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.pipe(out);
+  child.stderr?.pipe(out);
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const get = async (p: string) => {
+    const res = await fetch(`http://127.0.0.1:${port}${p}`);
+    return { status: res.status, body: await res.text() };
+  };
+  return {
+    child,
+    identity,
+    port,
+    logFile,
+    logs: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
+    get,
+    async metric(name) {
+      const { body } = await get('/metrics');
+      const line = body.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+      return line ? Number(line.split(' ').pop()) : undefined;
+    },
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
