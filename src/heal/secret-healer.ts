@@ -17,6 +17,7 @@ import { reviewToken, secretToken } from '../kube/token-review.js';
 import type { OperatorMetrics } from '../metrics/metrics.js';
 import type { Verdict } from '../controller/status.js';
 import { describeError } from '../runtime/informer.js';
+import { failpoint } from '../runtime/failpoint.js';
 import { appendHistory, healsInLastHour, HealLedger } from './budget.js';
 import type { Healer, HealInput, HealOutcome } from './healer.js';
 import { decideHeal, type SecretEvidence } from './policy.js';
@@ -229,6 +230,7 @@ export class SecretHealer implements Healer {
           'SecretDeleted',
           `Deleted stale token secret ${intent.secretName} (uid ${intent.staleUid}).`,
         );
+        failpoint('after-secret-delete');
       } catch (err) {
         if (isConflict(err)) {
           // The secret changed after the rejection was confirmed: someone else is acting on it.

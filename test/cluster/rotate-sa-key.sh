@@ -55,7 +55,7 @@ count_old_tokens() { # <new kid>: how many mounted projected tokens are not sign
   echo "$n"
 }
 restart_control_plane() {
-  stop_proc kube-apiserver
+  stop_proc kube-apiserver "$APISERVER_STOP_GRACE"
   start_apiserver
   wait_for 120 kube-apiserver apiserver_ready || die "kube-apiserver not ready; see $LOGS/kube-apiserver.log"
   stop_proc kube-controller-manager
@@ -93,7 +93,7 @@ log "all $total mounted projected tokens now carry kid=$new_kid"
 
 log "step 3/3: dropping the old key from the verifying set"
 write_sa_keys_env "$new" "$new"
-stop_proc kube-apiserver
+stop_proc kube-apiserver "$APISERVER_STOP_GRACE"
 start_apiserver
 wait_for 120 kube-apiserver apiserver_ready || die "kube-apiserver not ready; see $LOGS/kube-apiserver.log"
 log "rotation complete: legacy tokens signed with the old key now get 401; running pods keep working"

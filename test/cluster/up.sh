@@ -6,6 +6,7 @@
 #  - builds missing binaries and installs missing Debian packages.
 set -euo pipefail
 START_TS=$(date +%s)
+export START_TS # so deps.sh and build.sh count from the same start
 source "$(dirname "$0")/lib/common.sh"
 source "$CLUSTER_SRC/lib/pki.sh"
 source "$CLUSTER_SRC/lib/network.sh"

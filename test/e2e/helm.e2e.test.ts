@@ -36,12 +36,8 @@ interface Result {
   stderr: string;
 }
 
-/** Runs a program (no shell); rejects on a non-zero exit unless `allowFail`. */
-function run(
-  cmd: string,
-  args: string[],
-  opts: { input?: string; allowFail?: boolean } = {},
-): Promise<Result> {
+/** Runs a program once (no shell). */
+function runOnce(cmd: string, args: string[], input: string): Promise<Result> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: REPO, env: process.env });
     let stdout = '';
@@ -49,16 +45,35 @@ function run(
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
-    child.on('close', (code) => {
-      const result = { code: code ?? -1, stdout, stderr };
-      if (result.code !== 0 && !opts.allowFail)
-        reject(
-          new Error(`${cmd} ${args.join(' ')} exited ${result.code}\n${stderr}\n${stdout.slice(-2000)}`),
-        );
-      else resolve(result);
-    });
-    child.stdin.end(opts.input ?? '');
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(input);
   });
+}
+
+// The test cluster is shared: another suite may restart its apiserver (key rotation, outage tests).
+const APISERVER_AWAY =
+  /connection refused|cluster unreachable|TLS handshake timeout|ServiceUnavailable|etcdserver/i;
+
+/**
+ * Runs a program (no shell); rejects on a non-zero exit unless `allowFail`. While the apiserver is
+ * briefly away (up to a minute) the call is repeated; every other failure is reported as it is.
+ */
+async function run(
+  cmd: string,
+  args: string[],
+  opts: { input?: string; allowFail?: boolean } = {},
+): Promise<Result> {
+  const deadline = Date.now() + 60_000;
+  let result = await runOnce(cmd, args, opts.input ?? '');
+  while (result.code !== 0 && APISERVER_AWAY.test(result.stderr) && Date.now() < deadline) {
+    await sleep(2000);
+    result = await runOnce(cmd, args, opts.input ?? '');
+  }
+  if (result.code !== 0 && !opts.allowFail)
+    throw new Error(
+      `${cmd} ${args.join(' ')} exited ${result.code}\n${result.stderr}\n${result.stdout.slice(-2000)}`,
+    );
+  return result;
 }
 const kubectl = (...args: string[]) => run('kubectl', args).then((r) => r.stdout);
 const helm = (...args: string[]) => run('helm', args);

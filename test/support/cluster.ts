@@ -171,3 +171,107 @@ export function startOperator(
     },
   };
 }
+
+/**
+ * The operator image in the cluster's containerd (built by test/cluster/image.sh from dist/),
+ * built once per test run; probe pods run it. AUTHPROBE_TEST_IMAGE skips the build.
+ */
+export async function ensureImage(): Promise<string> {
+  if (process.env.AUTHPROBE_TEST_IMAGE) return process.env.AUTHPROBE_TEST_IMAGE;
+  const out = await clusterScript('image');
+  const ref = out.trim().split('\n').pop() ?? '';
+  if (!/^docker\.io\/authprobe\/authprobe-operator:/.test(ref))
+    throw new Error(`cluster:image printed no image reference: ${out.slice(-500)}`);
+  process.env.AUTHPROBE_TEST_IMAGE = ref;
+  return ref;
+}
+
+export interface ReadyCondition {
+  status: string;
+  reason: string;
+  message: string;
+}
+
+export async function readyOf(ns: string, name: string): Promise<ReadyCondition | undefined> {
+  const probe = await kubectlJson<{ status?: { conditions?: Array<ReadyCondition & { type: string }> } }>(
+    'get',
+    'authprobe',
+    name,
+    '-n',
+    ns,
+  );
+  return probe.status?.conditions?.find((c) => c.type === 'Ready');
+}
+
+/** Waits until the AuthProbe's Ready condition has `reason` (and returns it). */
+export function waitForReason(
+  ns: string,
+  name: string,
+  reason: string | RegExp,
+  timeoutMs: number,
+): Promise<ReadyCondition> {
+  return waitFor(`AuthProbe ${ns}/${name} to report ${String(reason)}`, timeoutMs, async () => {
+    const ready = await readyOf(ns, name);
+    if (!ready) return undefined;
+    return (typeof reason === 'string' ? ready.reason === reason : reason.test(ready.reason))
+      ? ready
+      : undefined;
+  });
+}
+
+export interface EventJson {
+  reason: string;
+  type: string;
+  message: string;
+  count?: number;
+  firstTimestamp?: string;
+  metadata: { name: string; creationTimestamp: string };
+  involvedObject: { kind: string; name: string };
+}
+
+/** Events about one object, oldest first (by creation; names break ties within a second). */
+export async function eventsFor(ns: string, kind: string, name: string): Promise<EventJson[]> {
+  const list = await kubectlJson<{ items: EventJson[] }>(
+    'get',
+    'events',
+    '-n',
+    ns,
+    '--field-selector',
+    `involvedObject.kind=${kind},involvedObject.name=${name}`,
+  );
+  return list.items.sort((a, b) =>
+    (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? ''),
+  );
+}
+
+/** A legacy token Secret for a ServiceAccount, filled by the tokens controller before it returns. */
+export async function createLegacyTokenSecret(
+  ns: string,
+  serviceAccount: string,
+  name: string,
+): Promise<{ uid: string }> {
+  await apply({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, namespace: ns, annotations: { 'kubernetes.io/service-account.name': serviceAccount } },
+    type: 'kubernetes.io/service-account-token',
+  });
+  return waitFor(`secret ${ns}/${name} to be filled`, 30_000, async () => {
+    const secret = await kubectlJson<{ metadata: { uid: string }; data?: { token?: string } }>(
+      'get',
+      'secret',
+      name,
+      '-n',
+      ns,
+    );
+    return secret.data?.token ? { uid: secret.metadata.uid } : undefined;
+  });
+}
+
+export async function secretUid(ns: string, name: string): Promise<string | undefined> {
+  try {
+    return (await kubectlJson<{ metadata: { uid: string } }>('get', 'secret', name, '-n', ns)).metadata.uid;
+  } catch {
+    return undefined;
+  }
+}

@@ -13,15 +13,16 @@ start_proc() { # <name> <binary> <args...>
   # 9>&-: do not hand the scripts' lock (fd 9) down to the daemon
   setsid "$bin" "$@" </dev/null >>"$LOGS/$name.log" 2>&1 9>&- &
   echo $! >"$PIDS/$name.pid"
+  disown $! # tracked by its pid file, not as a job of this shell
   echo "$bin" >"$PIDS/$name.exe"
 }
 
-stop_proc() { # <name>: TERM, wait up to 15 s, then KILL
-  local name=$1 pid i
+stop_proc() { # <name> [grace seconds, default 15]: TERM, wait, then KILL
+  local name=$1 grace=${2:-15} pid i
   pid=$(pid_of "$name") || { rm -f "$PIDS/$name.pid" "$PIDS/$name.exe"; return 0; }
   if is_running "$name"; then
     kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 150; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for ((i = 0; i < grace * 10; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
     for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   fi
@@ -79,6 +80,9 @@ start_apiserver() {
   local args; mapfile -t args < <(apiserver_args)
   start_proc kube-apiserver "$K8S_BIN/kube-apiserver" "${args[@]}"
 }
+# On TERM the apiserver stops listening at once, then drains long-running requests (watches)
+# for well over 15 s; etcd holds everything that matters, so a short grace is enough.
+APISERVER_STOP_GRACE=5
 apiserver_ready() { kubectl_ get --raw /readyz --request-timeout=3s | grep -q ok; }
 
 # ---------- controller-manager / scheduler ----------
@@ -136,6 +140,7 @@ oom_score = 0
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
+        Root = "$CONTAINERD_DIR/runc"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$STATE/cni/net.d"
@@ -279,11 +284,12 @@ stop_pod_containers() {
     for t in $(ctr_ tasks ls -q 2>/dev/null); do ctr_ tasks delete -f "$t" >/dev/null 2>&1 || true; done
   fi
   local f pid
-  # shims of OUR containerd carry its socket path on their command line
-  for f in "$CONTAINERD_DIR"/state/io.containerd.runtime.v2.task/*/*/shim.pid; do
-    [[ -s $f ]] || continue
-    pid=$(cat "$f")
-    if grep -qaF "$CONTAINERD_SOCK" "/proc/$pid/cmdline" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+  # shims of OUR containerd: containerd-shim-runc-v2 processes whose command line names our socket
+  # (containerd 1.6 writes no pid file for them)
+  for f in /proc/[0-9]*/cmdline; do
+    pid=${f#/proc/}; pid=${pid%/cmdline}
+    [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == */containerd-shim* ]] || continue
+    if grep -qaF "$CONTAINERD_SOCK" "$f" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
   done
   # container processes live in the kubelet's pod cgroups (only our kubelet runs on this machine)
   local procs

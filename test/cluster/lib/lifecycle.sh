@@ -3,7 +3,8 @@
 
 # Paths outside the cluster dir that the kubelet hard-codes; removed by down.sh only if
 # up.sh found them absent (recorded in $STATE/created-paths).
-HOST_PATHS=(/var/lib/kubelet /var/log/containers)
+# containerd 1.6 likewise keeps shim sockets in /run/containerd/s (not configurable).
+HOST_PATHS=(/var/lib/kubelet /var/log/containers /run/containerd)
 
 record_host_paths() {
   local p
@@ -13,15 +14,18 @@ record_host_paths() {
 }
 
 stop_everything() { # processes, pod containers, mounts, network. Keeps certs, keys and etcd data.
+  # the kubelet first, so it does not restart containers we are stopping
   stop_proc kubelet
   stop_pod_containers
-  stop_proc containerd
+  # the rest need no order (each takes ~2 s to shut down gracefully): stop them together
+  stop_proc containerd &
+  stop_proc kube-proxy &
+  stop_proc kube-scheduler &
+  stop_proc kube-controller-manager &
+  stop_proc kube-apiserver "$APISERVER_STOP_GRACE" &
+  stop_proc etcd &
+  wait
   stop_pod_containers   # anything that outlived containerd (shims, container processes)
-  stop_proc kube-proxy
-  stop_proc kube-scheduler
-  stop_proc kube-controller-manager
-  stop_proc kube-apiserver
-  stop_proc etcd
   unmount_under "$STATE"
   remove_network
   remove_pod_cgroups

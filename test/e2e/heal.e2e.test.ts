@@ -1,0 +1,344 @@
+/**
+ * Healing on the real cluster. One service-account key rotation (npm run cluster:rotate-sa-key)
+ * breaks every legacy token secret created before it; the test then checks, through status,
+ * Events, secrets and the consumers' own logs, that:
+ * - Auto probes are healed within interval + 30 s, with Events telling the story in order;
+ * - a Deployment mounting the secret and one reading it from env (restartWorkloads) recover;
+ * - DryRun, an exhausted heal budget, a 403 and an apiserver outage delete nothing;
+ * - an operator SIGKILLed right after deleting a secret finishes the heal after its restart;
+ * - two replicas heal a stale secret once.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import {
+  apply,
+  clusterScript,
+  createLegacyTokenSecret,
+  createNamespace,
+  deleteNamespace,
+  ensureImage,
+  eventsFor,
+  installCrd,
+  isOwnCluster,
+  kubectl,
+  kubectlJson,
+  secretUid,
+  startOperator,
+  waitFor,
+  waitForReason,
+  type OperatorProcess,
+} from '../support/cluster.js';
+
+const INTERVAL_S = 20;
+const TOOLBOX = 'docker.io/authprobe/toolbox:1';
+const operators: OperatorProcess[] = [];
+let image: string;
+let main: string; // namespace of the main scenarios
+let crash: string; // namespace of the crash scenario
+let ha: string; // namespace of the two-replica scenario
+const uids: Record<string, string> = {};
+let rotatedAt = 0;
+
+const probe = (ns: string, name: string, secretName: string, extra: Record<string, unknown> = {}) => ({
+  apiVersion: 'authprobe.io/v1alpha1',
+  kind: 'AuthProbe',
+  metadata: { name, namespace: ns },
+  spec: {
+    serviceAccountName: 'app',
+    token: { source: 'Secret', secretName },
+    interval: `${INTERVAL_S}s`,
+    timeout: '10s',
+    ...extra,
+  },
+});
+
+/**
+ * A consumer that keeps calling the apiserver with the token, as a dashboard would, and logs one
+ * line per call: "<unix time> <http status>". Never the token.
+ */
+function consumer(ns: string, name: string, secretName: string, via: 'volume' | 'env') {
+  const dir = '/var/run/secrets/kubernetes.io/serviceaccount';
+  const token = via === 'volume' ? `$(cat ${dir}/token)` : '$TOKEN';
+  const loop = `while true; do code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert ${dir}/ca.crt -H "Authorization: Bearer ${token}" https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/api); echo "$(date +%s) $code"; sleep 2; done`;
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: ns },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: {
+          automountServiceAccountToken: false,
+          serviceAccountName: 'app',
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            {
+              name: 'consumer',
+              image: TOOLBOX,
+              imagePullPolicy: 'IfNotPresent',
+              command: ['sh', '-c', loop],
+              ...(via === 'env'
+                ? {
+                    env: [{ name: 'TOKEN', valueFrom: { secretKeyRef: { name: secretName, key: 'token' } } }],
+                  }
+                : {}),
+              volumeMounts: [{ name: 'sa', mountPath: dir, readOnly: true }],
+            },
+          ],
+          volumes: [{ name: 'sa', secret: { secretName } }],
+        },
+      },
+    },
+  };
+}
+
+/** The consumer's latest HTTP status and when it was logged (seconds since the epoch). */
+async function consumerLatest(ns: string, name: string): Promise<{ at: number; code: string } | undefined> {
+  const logs = await kubectl('logs', '-n', ns, `deployment/${name}`, '--tail=1');
+  const [at, code] = logs.trim().split(' ');
+  return at && code ? { at: Number(at), code } : undefined;
+}
+
+async function heals(
+  ns: string,
+  name: string,
+): Promise<{ count?: number; lastAction?: string; lastResult?: string }> {
+  const ap = await kubectlJson<{
+    status?: { heals?: { count?: number; lastAction?: string; lastResult?: string } };
+  }>('get', 'authprobe', name, '-n', ns);
+  return ap.status?.heals ?? {};
+}
+
+beforeAll(async () => {
+  if (!isOwnCluster())
+    throw new Error(
+      'healing tests rotate the cluster signing key: point KUBECONFIG at the test cluster (npm run cluster:env)',
+    );
+  await installCrd();
+  image = await ensureImage();
+  [main, crash, ha] = await Promise.all([
+    createNamespace('heal'),
+    createNamespace('crash'),
+    createNamespace('ha'),
+  ]);
+  for (const ns of [main, crash, ha])
+    await apply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'app', namespace: ns } });
+  const secrets: Array<[string, string]> = [
+    [main, 'vol-token'],
+    [main, 'env-token'],
+    [main, 'dry-token'],
+    [main, 'limited-token'],
+    [crash, 'crash-token'],
+    [ha, 'ha-token'],
+  ];
+  for (const [ns, name] of secrets)
+    uids[`${ns}/${name}`] = (await createLegacyTokenSecret(ns, 'app', name)).uid;
+  await apply(consumer(main, 'vol-consumer', 'vol-token', 'volume'));
+  await apply(consumer(main, 'env-consumer', 'env-token', 'env'));
+  await apply(probe(main, 'vol', 'vol-token'));
+  await apply(probe(main, 'env', 'env-token', { heal: { restartWorkloads: true } }));
+  await apply(probe(main, 'dry', 'dry-token', { heal: { policy: 'DryRun' } }));
+  await apply(probe(main, 'limited', 'limited-token', { heal: { maxPerHour: 0 } }));
+  await apply(probe(crash, 'crashy', 'crash-token'));
+  await apply(probe(ha, 'ha', 'ha-token'));
+  const base = { AUTHPROBE_IMAGE: image, AUTHPROBE_ROTATION_SUSPECT_NAMESPACES: '3' };
+  operators.push(
+    startOperator(
+      {
+        ...base,
+        AUTHPROBE_OPERATOR_NAMESPACE: main,
+        AUTHPROBE_WATCH_NAMESPACES: main,
+        AUTHPROBE_LEADER_ELECTION: 'false',
+      },
+      'heal-main',
+    ),
+  );
+  operators.push(
+    startOperator(
+      {
+        ...base,
+        AUTHPROBE_OPERATOR_NAMESPACE: crash,
+        AUTHPROBE_WATCH_NAMESPACES: crash,
+        AUTHPROBE_LEADER_ELECTION: 'false',
+        AUTHPROBE_FAILPOINTS: 'after-secret-delete',
+      },
+      'heal-crash-1',
+    ),
+  );
+  const haEnv = {
+    ...base,
+    AUTHPROBE_OPERATOR_NAMESPACE: ha,
+    AUTHPROBE_WATCH_NAMESPACES: ha,
+    AUTHPROBE_LEASE_DURATION: '8s',
+    AUTHPROBE_RENEW_DEADLINE: '6s',
+    AUTHPROBE_RETRY_PERIOD: '1s',
+  };
+  operators.push(startOperator(haEnv, 'heal-ha-a'), startOperator(haEnv, 'heal-ha-b'));
+  for (const [ns, name] of [
+    [main, 'vol'],
+    [main, 'env'],
+    [main, 'dry'],
+    [main, 'limited'],
+    [crash, 'crashy'],
+    [ha, 'ha'],
+  ] as const) {
+    await waitForReason(ns, name, 'Authenticated', 120_000);
+  }
+  await waitFor('both consumers to authenticate', 60_000, async () =>
+    (await consumerLatest(main, 'vol-consumer'))?.code === '200' &&
+    (await consumerLatest(main, 'env-consumer'))?.code === '200'
+      ? true
+      : undefined,
+  );
+  await clusterScript('rotate-sa-key');
+  rotatedAt = Date.now();
+}, 600_000);
+
+afterAll(async () => {
+  for (const op of operators) await op.stop();
+  await Promise.all([main, crash, ha].filter(Boolean).map((ns) => deleteNamespace(ns)));
+}, 120_000);
+
+describe('healing after a service-account key rotation', () => {
+  it('heals a secret-sourced probe within interval + 30 s, and the Events tell the story in order', async () => {
+    const healed = await waitForReason(main, 'vol', 'Healed', (INTERVAL_S + 30) * 1000 + 60_000);
+    const elapsed = Date.now() - rotatedAt;
+    process.stdout.write(`vol healed ${elapsed} ms after the rotation finished (interval ${INTERVAL_S}s)\n`);
+    expect(elapsed).toBeLessThanOrEqual((INTERVAL_S + 30) * 1000);
+    expect(healed.status).toBe('True');
+    expect(await secretUid(main, 'vol-token')).not.toBe(uids[`${main}/vol-token`]);
+    const reasons = (await eventsFor(main, 'AuthProbe', 'vol')).map((e) => e.reason);
+    const story = [
+      'TokenRejected',
+      'TokenRejectionConfirmed',
+      'SecretDeleted',
+      'SecretRecreated',
+      'TokenIssued',
+      'Healed',
+    ];
+    const positions = story.map((r) => reasons.indexOf(r));
+    expect(positions.every((p) => p >= 0)).toBe(true);
+    expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+    expect(await heals(main, 'vol')).toMatchObject({ count: 1, lastAction: 'SecretRecreated' });
+  }, 180_000);
+
+  it('the consumer that mounts the secret recovers on its own', async () => {
+    const recovered = await waitFor(
+      'the volume consumer to authenticate again',
+      180_000,
+      async () => {
+        const latest = await consumerLatest(main, 'vol-consumer');
+        return latest && latest.code === '200' && latest.at * 1000 > rotatedAt + 5_000 ? latest : undefined;
+      },
+      2_000,
+    );
+    // The failure was real: between the rotation and the recovery the consumer got 401s.
+    const lines = (await kubectl('logs', '-n', main, 'deployment/vol-consumer', '--tail=400'))
+      .trim()
+      .split('\n');
+    const afterRotation = lines.map((l) => l.split(' ')).filter(([at]) => Number(at) * 1000 >= rotatedAt);
+    expect(afterRotation.some(([, code]) => code === '401')).toBe(true);
+    process.stdout.write(
+      `volume consumer: ${afterRotation.filter(([, c]) => c === '401').length} calls got 401 before it recovered\n`,
+    );
+    expect(recovered.code).toBe('200');
+  }, 240_000);
+
+  it('with restartWorkloads, the consumer that copied the token into env is restarted and recovers', async () => {
+    await waitForReason(main, 'env', 'Healed', 120_000);
+    expect((await heals(main, 'env')).lastAction).toBe('SecretRecreated+WorkloadsRestarted');
+    const reasons = (await eventsFor(main, 'AuthProbe', 'env')).map((e) => e.reason);
+    expect(reasons).toContain('WorkloadsRestarted');
+    await waitFor(
+      'the env consumer to authenticate with the new token',
+      180_000,
+      async () => {
+        const latest = await consumerLatest(main, 'env-consumer');
+        return latest && latest.code === '200' && latest.at * 1000 > rotatedAt ? true : undefined;
+      },
+      2_000,
+    );
+  }, 240_000);
+
+  it('DryRun and an exhausted heal budget delete nothing and say why', async () => {
+    const dry = await waitForReason(main, 'dry', 'TokenRejected', 120_000);
+    expect(dry.message).toMatch(/DryRun: would replace secret dry-token/);
+    expect((await eventsFor(main, 'AuthProbe', 'dry')).map((e) => e.reason)).toContain('HealDryRun');
+    const limited = await waitForReason(main, 'limited', 'HealRateLimited', 120_000);
+    expect(limited.message).toMatch(/maxPerHour=0/);
+    expect(await secretUid(main, 'dry-token')).toBe(uids[`${main}/dry-token`]);
+    expect(await secretUid(main, 'limited-token')).toBe(uids[`${main}/limited-token`]);
+  }, 180_000);
+
+  it('an operator killed right after deleting a secret finishes the heal within 30 s of its restart', async () => {
+    const first = operators.find((op) => op.identity === 'heal-crash-1') as OperatorProcess;
+    await waitFor('the first crash operator to die at the failpoint', 120_000, async () =>
+      first.child.signalCode === 'SIGKILL' ? true : undefined,
+    );
+    expect(await secretUid(crash, 'crash-token')).toBeUndefined();
+    const restartedAt = Date.now();
+    operators.push(
+      startOperator(
+        {
+          AUTHPROBE_IMAGE: image,
+          AUTHPROBE_OPERATOR_NAMESPACE: crash,
+          AUTHPROBE_WATCH_NAMESPACES: crash,
+          AUTHPROBE_LEADER_ELECTION: 'false',
+        },
+        'heal-crash-2',
+      ),
+    );
+    await waitFor('the secret to be back with a token', 30_000, async () => {
+      const secret = await kubectlJson<{ data?: { token?: string } }>(
+        'get',
+        'secret',
+        'crash-token',
+        '-n',
+        crash,
+      ).catch(() => undefined);
+      return secret?.data?.token ? true : undefined;
+    });
+    process.stdout.write(
+      `crash-token recreated ${Date.now() - restartedAt} ms after the operator restarted\n`,
+    );
+    const healed = await waitForReason(crash, 'crashy', 'Healed', 60_000);
+    expect(healed.status).toBe('True');
+    expect((await eventsFor(crash, 'AuthProbe', 'crashy')).map((e) => e.reason)).toContain('HealResumed');
+  }, 240_000);
+
+  it('two replicas heal a stale secret exactly once', async () => {
+    await waitForReason(ha, 'ha', 'Healed', 120_000);
+    const deletions = (await eventsFor(ha, 'AuthProbe', 'ha')).filter((e) => e.reason === 'SecretDeleted');
+    expect(deletions).toHaveLength(1);
+    expect(deletions[0]?.count ?? 1).toBe(1);
+    expect((await heals(ha, 'ha')).count).toBe(1);
+  }, 180_000);
+
+  it('nothing is deleted while the apiserver is down for 60 s or when the token is only forbidden (403)', async () => {
+    await createLegacyTokenSecret(main, 'app', 'forbidden-token');
+    await apply(
+      probe(main, 'forbidden', 'forbidden-token', { path: '/api/v1/namespaces/kube-system/secrets' }),
+    );
+    await waitForReason(main, 'forbidden', 'AuthenticatedForbidden', 90_000);
+    const before = Object.fromEntries(
+      await Promise.all(
+        ['vol-token', 'env-token', 'dry-token', 'limited-token', 'forbidden-token'].map(
+          async (s) => [s, await secretUid(main, s)] as const,
+        ),
+      ),
+    );
+    const deletedBefore = (await eventsFor(main, 'AuthProbe', 'vol')).filter(
+      (e) => e.reason === 'SecretDeleted',
+    ).length;
+    await clusterScript('apiserver-outage', '60');
+    // Two more intervals with the apiserver back: probes run, nothing is healed.
+    await new Promise((resolve) => setTimeout(resolve, 2 * INTERVAL_S * 1000));
+    for (const [name, uid] of Object.entries(before)) expect(await secretUid(main, name)).toBe(uid);
+    expect(
+      (await eventsFor(main, 'AuthProbe', 'vol')).filter((e) => e.reason === 'SecretDeleted'),
+    ).toHaveLength(deletedBefore);
+    expect((await waitForReason(main, 'forbidden', 'AuthenticatedForbidden', 60_000)).status).toBe('True');
+    expect(operators.find((op) => op.identity === 'heal-main')?.child.exitCode).toBeNull();
+  }, 300_000);
+});
