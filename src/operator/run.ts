@@ -1,7 +1,7 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { loadConfig, ConfigError, describeSettings, type OperatorConfig } from '../config/config.js';
 import { createLogger, type Logger } from '../log/logger.js';
-import { KubeClient } from '../kube/client.js';
+import { KubeClient, isUnauthorized } from '../kube/client.js';
 import { OperatorMetrics } from '../metrics/metrics.js';
 import { Informer, apiListWatcher } from '../runtime/informer.js';
 import { Controller } from '../runtime/controller.js';

@@ -58,6 +58,7 @@ restart_control_plane() {
   stop_proc kube-apiserver "$APISERVER_STOP_GRACE"
   start_apiserver
   wait_for 120 kube-apiserver apiserver_ready || die "kube-apiserver not ready; see $LOGS/kube-apiserver.log"
+  wait_for 60 "the kubernetes Service" service_path_ready || die "https://$KUBERNETES_SVC_IP not reachable; see $LOGS/kube-proxy.log"
   stop_proc kube-controller-manager
   start_controller_manager
 }
@@ -96,4 +97,5 @@ write_sa_keys_env "$new" "$new"
 stop_proc kube-apiserver "$APISERVER_STOP_GRACE"
 start_apiserver
 wait_for 120 kube-apiserver apiserver_ready || die "kube-apiserver not ready; see $LOGS/kube-apiserver.log"
+wait_for 60 "the kubernetes Service" service_path_ready || die "https://$KUBERNETES_SVC_IP not reachable; see $LOGS/kube-proxy.log"
 log "rotation complete: legacy tokens signed with the old key now get 401; running pods keep working"

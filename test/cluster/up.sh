@@ -83,6 +83,8 @@ reassert_guard_first
 wait_for 180 "node $NODE_NAME Ready" node_ready || die "node not Ready; see $LOGS/kubelet.log"
 guard_installed || die "network guard missing after start"
 
+wait_for 60 "the kubernetes Service from this host" service_path_ready || die "https://$KUBERNETES_SVC_IP not reachable; see $LOGS/kube-proxy.log"
+
 log "checking that a pod reaches the apiserver through the kubernetes Service"
 smoke_ns=kube-system smoke_pod=authprobe-smoke-$RANDOM
 wait_for 60 "default service account" kubectl_ -n "$smoke_ns" get serviceaccount default

@@ -702,17 +702,22 @@ spec:
 
   it("helm uninstall removes everything but the CRD (and the users' AuthProbes)", async () => {
     await helm('uninstall', RELEASE, '-n', RELEASE_NS, '--wait', '--timeout', '2m');
-    const left = await kubectl(
-      'get',
-      'deployment,replicaset,pod,serviceaccount,service,role,rolebinding,poddisruptionbudget,networkpolicy',
-      '-n',
-      RELEASE_NS,
-      '-l',
-      `app.kubernetes.io/instance=${RELEASE}`,
-      '-o',
-      'name',
-    );
-    expect(left.trim()).toBe('');
+    // Helm deletes what it created; the Deployment's ReplicaSets and pods follow through the
+    // garbage collector, a moment later.
+    const left = await waitFor('the release\'s objects to be gone', 90_000, async () => {
+      const names = await kubectl(
+        'get',
+        'deployment,replicaset,pod,serviceaccount,service,role,rolebinding,poddisruptionbudget,networkpolicy',
+        '-n',
+        RELEASE_NS,
+        '-l',
+        `app.kubernetes.io/instance=${RELEASE}`,
+        '-o',
+        'name',
+      );
+      return names.trim() === '' ? names.trim() : undefined;
+    });
+    expect(left).toBe('');
     const clusterLeft = (await kubectl('get', 'clusterrole,clusterrolebinding', '-o', 'name'))
       .split('\n')
       .filter((n) => n.includes(`${RELEASE_NS}-${RELEASE}-authprobe-operator`));

@@ -83,6 +83,13 @@ start_apiserver() {
 # On TERM the apiserver stops listening at once, then drains long-running requests (watches)
 # for well over 15 s; etcd holds everything that matters, so a short grace is enough.
 APISERVER_STOP_GRACE=5
+# The apiserver through the kubernetes Service, as pods reach it: the host's own traffic to the
+# ClusterIP goes through kube-proxy's rules too. After an apiserver restart there is a window where
+# the Service has no endpoint (the apiserver removes itself on shutdown) although /readyz is ok.
+service_path_ready() {
+  curl -fsS --max-time 3 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
+    "https://$KUBERNETES_SVC_IP/readyz" | grep -q ok
+}
 apiserver_ready() { kubectl_ get --raw /readyz --request-timeout=3s | grep -q ok; }
 
 # ---------- controller-manager / scheduler ----------
