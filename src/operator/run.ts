@@ -136,6 +136,9 @@ export function buildOperator(
     logger,
     concurrency: config.concurrency,
     metrics,
+    // While the apiserver rejects our own token every reconcile fails the same way; retry at a
+    // steady pace instead of backing off for minutes, so work resumes soon after the token is re-issued.
+    errorPolicy: (_key, err) => (isUnauthorized(err) ? { requeueAfterMs: 10_000 } : {}),
   });
   for (const informer of probeInformers) {
     manager.addInformer(informer);
