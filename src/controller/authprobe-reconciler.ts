@@ -126,7 +126,8 @@ export class AuthProbeReconciler implements Reconciler {
       }
       const outcome = await this.recordVerdict(probe, spec, verdict, latest);
       await this.reapOldPods(pods, spec.keepPods);
-      if (outcome.probeAgainNow) return { requeueAfterMs: 0 };
+      // A replaced token is confirmed by a real pod at once, not an interval later.
+      if (outcome.probeAgainNow) return this.startProbe(outcome.probe, spec, 'AfterHeal');
       return this.scheduleNext(outcome.probe, spec, latest);
     }
 
@@ -261,7 +262,8 @@ export class AuthProbeReconciler implements Reconciler {
     let probeAgainNow = false;
     if (spec && healer) {
       const outcome = await healer.afterVerdict({ probe, spec, verdict, target: this.eventTarget(probe) });
-      verdict = outcome.verdict;
+      // The verdict stays tied to the pod it came from, so that pod is never read twice.
+      verdict = { ...outcome.verdict, pod: outcome.verdict.pod ?? verdictIn.pod };
       heals = outcome.heals ?? heals;
       probeAgainNow = outcome.probeAgainNow;
     }

@@ -42,6 +42,16 @@ export class EventRecorder {
     private readonly now: () => number = Date.now,
   ) {}
 
+  private lastMicros = 0;
+
+  /** A strictly increasing MicroTime, so Events written in one millisecond still sort in order. */
+  private nextEventTime(nowMs: number): string {
+    const micros = Math.max(nowMs * 1000, this.lastMicros + 1);
+    this.lastMicros = micros;
+    const fraction = String(micros % 1_000_000).padStart(6, '0');
+    return `${new Date(Math.floor(micros / 1000)).toISOString().slice(0, 19)}.${fraction}Z`;
+  }
+
   async record(target: EventTarget, type: EventType, reason: string, message: string): Promise<void> {
     const safeMessage = scrubString(message).slice(0, 1024);
     const key = `${target.uid ?? target.namespace + '/' + target.name}|${type}|${reason}|${safeMessage}`;
@@ -76,6 +86,9 @@ export class EventRecorder {
         count: 1,
         firstTimestamp: stamp,
         lastTimestamp: stamp,
+        // Microsecond time: Events of one heal happen within a second, and this keeps their order.
+        eventTime: this.nextEventTime(now),
+        action: reason,
         source: { component: COMPONENT },
         reportingComponent: `authprobe.io/${COMPONENT}`,
         reportingInstance: this.instance.slice(0, 128),

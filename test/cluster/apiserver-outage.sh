@@ -12,11 +12,11 @@ secs=${1:?usage: apiserver-outage.sh SECONDS}
 exec 9>"$STATE/.lock"
 flock -w 900 9 || die "another up/down/rotate is running"
 is_running kube-apiserver || die "kube-apiserver is not running (npm run cluster:up)"
-# The key set the apiserver runs with lives in the state dir, so a restart keeps the same keys.
-[[ -f $STATE/sa-keys.env ]] && source "$STATE/sa-keys.env"
 log "stopping kube-apiserver for ${secs}s"
-stop_proc kube-apiserver
+stop_proc kube-apiserver "$APISERVER_STOP_GRACE"
 sleep "$secs"
 start_apiserver
 wait_for 90 "kube-apiserver ready" apiserver_ready || die "kube-apiserver did not come back; see $LOGS/kube-apiserver.log"
+# The apiserver re-adds itself to the kubernetes Service a moment after /readyz: wait for pods' path.
+wait_for 60 "the kubernetes Service" service_path_ready || die "https://$KUBERNETES_SVC_IP not reachable; see $LOGS/kube-proxy.log"
 log "kube-apiserver is back"

@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import {
+  waitForHeal,
   REPO,
   apply,
   clusterScript,
@@ -117,8 +118,7 @@ describe('after an abrupt signing-key change', () => {
 
     // What the kubelet does at 80% of the token's 600 s lifetime, made to happen now.
     await clusterScript('restart-kubelet');
-    const healed = await waitForReason(ns, 'app', 'Healed', 240_000);
-    expect(healed.status).toBe('True');
+    await waitForHeal(ns, 'app', 240_000);
     const pod = await operatorPod();
     expect(pod.metadata.name).toBe(name);
     expect(pod.status?.containerStatuses?.[0]?.restartCount).toBe(0);

@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import {
+  assertNoClusterWideOperator,
   REPO,
   apply,
   createLegacyTokenSecret,
@@ -51,6 +52,7 @@ async function probePods(name: string): Promise<string[]> {
 }
 
 beforeAll(async () => {
+  await assertNoClusterWideOperator();
   await installCrd();
   const image = await ensureImage();
   ns = await createNamespace('ap');

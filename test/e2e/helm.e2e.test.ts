@@ -52,7 +52,7 @@ function runOnce(cmd: string, args: string[], input: string): Promise<Result> {
 
 // The test cluster is shared: another suite may restart its apiserver (key rotation, outage tests).
 const APISERVER_AWAY =
-  /connection refused|cluster unreachable|TLS handshake timeout|ServiceUnavailable|etcdserver/i;
+  /connection refused|connection to the server .* was refused|cluster unreachable|no route to host|TLS handshake timeout|ServiceUnavailable|etcdserver/i;
 
 /**
  * Runs a program (no shell); rejects on a non-zero exit unless `allowFail`. While the apiserver is
@@ -704,7 +704,7 @@ spec:
     await helm('uninstall', RELEASE, '-n', RELEASE_NS, '--wait', '--timeout', '2m');
     // Helm deletes what it created; the Deployment's ReplicaSets and pods follow through the
     // garbage collector, a moment later.
-    const left = await waitFor('the release\'s objects to be gone', 90_000, async () => {
+    const left = await waitFor("the release's objects to be gone", 90_000, async () => {
       const names = await kubectl(
         'get',
         'deployment,replicaset,pod,serviceaccount,service,role,rolebinding,poddisruptionbudget,networkpolicy',

@@ -71,8 +71,11 @@ export async function createNamespace(prefix: string, labels: Record<string, str
   return name;
 }
 
+/** Best effort: a clean-up failure must not hide the test's own result. */
 export async function deleteNamespace(name: string): Promise<void> {
-  await kubectl('delete', 'namespace', name, '--wait=false', '--ignore-not-found');
+  await kubectl('delete', 'namespace', name, '--wait=false', '--ignore-not-found').catch((err: Error) =>
+    process.stderr.write(`could not delete namespace ${name}: ${err.message}\n`),
+  );
 }
 
 export function kubeClient(): KubeClient {
@@ -137,7 +140,7 @@ export function startOperator(
   const child = spawn(process.execPath, [path.join(REPO, 'dist/cli/main.js'), 'operator'], {
     env: {
       ...process.env,
-      AUTHPROBE_IMAGE: process.env.AUTHPROBE_TEST_IMAGE ?? 'docker.io/authprobe/authprobe-operator:unset',
+      AUTHPROBE_IMAGE: 'docker.io/authprobe/authprobe-operator:unset',
       AUTHPROBE_IDENTITY: identity,
       AUTHPROBE_HTTP_PORT: String(port),
       AUTHPROBE_HTTP_HOST: '127.0.0.1',
@@ -173,16 +176,15 @@ export function startOperator(
 }
 
 /**
- * The operator image in the cluster's containerd (built by test/cluster/image.sh from dist/),
- * built once per test run; probe pods run it. AUTHPROBE_TEST_IMAGE skips the build.
+ * The operator image, built from dist/ and imported into the cluster's containerd by
+ * test/cluster/image.sh (content-addressed, so a rebuild of the same dist/ is cheap). Built per
+ * test file, because `cluster:down` (the lifecycle test) clears containerd's images.
  */
 export async function ensureImage(): Promise<string> {
-  if (process.env.AUTHPROBE_TEST_IMAGE) return process.env.AUTHPROBE_TEST_IMAGE;
   const out = await clusterScript('image');
   const ref = out.trim().split('\n').pop() ?? '';
   if (!/^docker\.io\/authprobe\/authprobe-operator:/.test(ref))
     throw new Error(`cluster:image printed no image reference: ${out.slice(-500)}`);
-  process.env.AUTHPROBE_TEST_IMAGE = ref;
   return ref;
 }
 
@@ -220,6 +222,7 @@ export function waitForReason(
 }
 
 export interface EventJson {
+  eventTime?: string;
   reason: string;
   type: string;
   message: string;
@@ -268,10 +271,52 @@ export async function createLegacyTokenSecret(
   });
 }
 
+/**
+ * Waits until the AuthProbe has healed at least once and is Ready=True again (its reason is
+ * Healed until the next regular probe, then Authenticated).
+ */
+export async function waitForHeal(
+  ns: string,
+  name: string,
+  timeoutMs: number,
+): Promise<{ count: number; lastAction?: string }> {
+  return waitFor(`AuthProbe ${ns}/${name} to be healed and Ready`, timeoutMs, async () => {
+    const probe = await kubectlJson<{
+      status?: {
+        heals?: { count?: number; lastAction?: string };
+        conditions?: Array<{ type: string; status: string }>;
+      };
+    }>('get', 'authprobe', name, '-n', ns);
+    const ready = probe.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+    const count = probe.status?.heals?.count ?? 0;
+    return ready && count >= 1 ? { count, lastAction: probe.status?.heals?.lastAction } : undefined;
+  });
+}
+
 export async function secretUid(ns: string, name: string): Promise<string | undefined> {
   try {
     return (await kubectlJson<{ metadata: { uid: string } }>('get', 'secret', name, '-n', ns)).metadata.uid;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Tests that run the operator as a host process need to be the only operator acting on their
+ * namespaces: a cluster-wide one installed by the demo would race them. Fails with what to do.
+ */
+export async function assertNoClusterWideOperator(): Promise<void> {
+  const list = await kubectlJson<{ items: Array<{ metadata: { name: string; namespace: string } }> }>(
+    'get',
+    'deployments',
+    '-A',
+    '-l',
+    'app.kubernetes.io/name=authprobe-operator',
+  );
+  const found = list.items.map((d) => `${d.metadata.namespace}/${d.metadata.name}`);
+  if (found.length) {
+    throw new Error(
+      `an authprobe operator is installed in the cluster (${found.join(', ')}) and would act on this test's AuthProbes too; remove it first (helm uninstall)`,
+    );
   }
 }

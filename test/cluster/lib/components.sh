@@ -2,6 +2,10 @@
 # Every process is started detached, logs to $LOGS/<name>.log and is tracked by $PIDS/<name>.pid.
 # shellcheck shell=bash
 
+# the apiserver and controller-manager flags need the SA key set (load_sa_keys)
+# shellcheck source=pki.sh
+source "$CLUSTER_SRC/lib/pki.sh"
+
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kube-proxy kubelet)
 
 start_proc() { # <name> <binary> <args...>
@@ -77,7 +81,11 @@ apiserver_args() { # prints one argument per line, built from the current SA key
   for k in $SA_VERIFY_KEYS; do echo "--service-account-key-file=$k.pub"; done
 }
 start_apiserver() {
-  local args; mapfile -t args < <(apiserver_args)
+  # built first and checked: an apiserver started without its flags would serve something else entirely
+  local text args
+  text=$(apiserver_args) || die "cannot build the kube-apiserver flags (SA keys in $STATE/sa-keys.env?)"
+  mapfile -t args <<<"$text"
+  ((${#args[@]} > 10)) || die "kube-apiserver flags incomplete"
   start_proc kube-apiserver "$K8S_BIN/kube-apiserver" "${args[@]}"
 }
 # On TERM the apiserver stops listening at once, then drains long-running requests (watches)
@@ -181,7 +189,7 @@ start_containerd() {
   write_containerd_config
   # Image pulls must never leave the machine (all images are imported locally): point every
   # registry request at a closed loopback port through the proxy variables containerd honours.
-  HTTPS_PROXY=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9 NO_PROXY= \
+  HTTPS_PROXY=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9 NO_PROXY='' \
     start_proc containerd "$(command -v containerd)" --config "$CONTAINERD_DIR/config.toml"
 }
 containerd_ready() { [[ -S $CONTAINERD_SOCK ]] && ctr --connect-timeout 2s --address "$CONTAINERD_SOCK" version; }

@@ -7,7 +7,8 @@ IMAGES_DIR=$CACHE/images
 _image_in_containerd() { ctr_ images ls -q "name==$1" 2>/dev/null | grep -qxF "$1"; }
 
 build_pause_image() { # prints the tarball path
-  local out=$IMAGES_DIR/pause-$(sha256sum "$CLUSTER_SRC/images/pause.c" | cut -c1-12).tar
+  local out
+  out=$IMAGES_DIR/pause-$(sha256sum "$CLUSTER_SRC/images/pause.c" | cut -c1-12).tar
   if [[ ! -s $out ]]; then
     mkdir -p "$IMAGES_DIR"
     local root; root=$(mktemp -d)
