@@ -13,7 +13,7 @@ import type { ResolvedSpec } from '../api/defaults.js';
 import type { OperatorConfig } from '../config/config.js';
 import type { EventRecorder, EventTarget } from '../events/recorder.js';
 import { isAlreadyExists, isConflict, isNotFound, KubeApiError, type KubeClient } from '../kube/client.js';
-import { reviewToken, secretToken } from '../kube/token-review.js';
+import { reviewToken, secretToken, type TokenReviewOutcome } from '../kube/token-review.js';
 import type { OperatorMetrics } from '../metrics/metrics.js';
 import type { Verdict } from '../controller/status.js';
 import { describeError } from '../runtime/informer.js';
@@ -133,14 +133,24 @@ export class SecretHealer implements Healer {
           probeAgainNow: false,
         };
       case 'dry-run':
-        this.deps.metrics.heals.inc({ namespace: ns, action: decision.action, result: 'dry-run' });
+        this.deps.metrics.heals.inc({
+          namespace: ns,
+          authprobe: probe.metadata.name,
+          action: decision.action,
+          result: 'dry-run',
+        });
         await this.deps.recorder.record(target, 'Normal', HealReason.HealDryRun, decision.message);
         return {
           verdict: { ...verdict, message: `${verdict.message} ${decision.message}` },
           probeAgainNow: false,
         };
       case 'rate-limited':
-        this.deps.metrics.heals.inc({ namespace: ns, action: decision.action, result: 'rate-limited' });
+        this.deps.metrics.heals.inc({
+          namespace: ns,
+          authprobe: probe.metadata.name,
+          action: decision.action,
+          result: 'rate-limited',
+        });
         return {
           verdict: {
             ...verdict,
@@ -197,7 +207,12 @@ export class SecretHealer implements Healer {
     const path = `/api/v1/namespaces/${encodeURIComponent(ns)}/secrets/${encodeURIComponent(intent.secretName)}`;
     const fail = async (message: string): Promise<HealOutcome> => {
       this.ledger.recordFailure(probe.metadata.uid, this.now());
-      metrics.heals.inc({ namespace: ns, action: HealAction.SecretRecreated, result: 'failed' });
+      metrics.heals.inc({
+        namespace: ns,
+        authprobe: probe.metadata.name,
+        action: HealAction.SecretRecreated,
+        result: 'failed',
+      });
       await recorder.record(target, 'Warning', HealReason.HealFailed, message);
       await this.patchProbeAnnotation(probe, null);
       return {
@@ -291,7 +306,7 @@ export class SecretHealer implements Healer {
     const expected = serviceAccountUser(ns, intent.serviceAccountName);
     let review;
     try {
-      review = await reviewToken(client, token);
+      review = await this.reviewUntilAccepted(token);
     } catch (err) {
       return fail(
         `The new token in secret ${intent.secretName} could not be checked with a TokenReview: ${describeError(err).message}`,
@@ -310,7 +325,12 @@ export class SecretHealer implements Healer {
     );
     await this.patchProbeAnnotation(probe, null);
     this.ledger.recordSuccess(probe.metadata.uid);
-    metrics.heals.inc({ namespace: ns, action: HealAction.SecretRecreated, result: 'succeeded' });
+    metrics.heals.inc({
+      namespace: ns,
+      authprobe: probe.metadata.name,
+      action: HealAction.SecretRecreated,
+      result: 'succeeded',
+    });
     let action: string = HealAction.SecretRecreated;
     if (spec.heal.restartWorkloads) {
       const restarted = await this.restartConsumers(ns, intent.secretName, target);
@@ -363,7 +383,12 @@ export class SecretHealer implements Healer {
       'TokenRevalidated',
       `Removed ${LABEL_LEGACY_TOKEN_INVALID_SINCE} from secret ${name}; the apiserver accepts its token again.`,
     );
-    this.deps.metrics.heals.inc({ namespace: ns, action: HealAction.LabelRemoved, result: 'succeeded' });
+    this.deps.metrics.heals.inc({
+      namespace: ns,
+      authprobe: probe.metadata.name,
+      action: HealAction.LabelRemoved,
+      result: 'succeeded',
+    });
     return {
       verdict: {
         reason: HealReason.Healed,
@@ -398,6 +423,20 @@ export class SecretHealer implements Healer {
       );
     }
     return restarted;
+  }
+
+  /**
+   * The apiserver checks a legacy token against its own cache of Secrets, which learns of a just
+   * created secret a moment later; until then the new token is rejected. So a rejection of a
+   * brand-new token is retried for a few seconds before it counts.
+   */
+  private async reviewUntilAccepted(token: string): Promise<TokenReviewOutcome> {
+    const deadline = this.now() + (this.deps.fillTimeoutMs ?? 30_000) / 2;
+    for (;;) {
+      const review = await reviewToken(this.deps.client, token);
+      if (review.authenticated || this.now() >= deadline) return review;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
   }
 
   private async waitForToken(ns: string, name: string): Promise<string | undefined> {

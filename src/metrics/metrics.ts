@@ -89,7 +89,7 @@ export class OperatorMetrics {
   readonly heals = new Counter({
     name: 'authprobe_heals_total',
     help: 'Heal attempts by action and result.',
-    labelNames: ['namespace', 'action', 'result'],
+    labelNames: ['namespace', 'authprobe', 'action', 'result'],
     registers: [this.registry],
   });
   readonly suspectedRotation = new Gauge({
