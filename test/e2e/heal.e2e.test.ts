@@ -227,7 +227,8 @@ describe('healing after a service-account key rotation', () => {
     const told = events
       .filter((e) => story.includes(e.reason))
       .map((e) => `${e.reason} @ ${e.eventTime ?? e.metadata.creationTimestamp}`);
-    expect(told.map((line) => line.split(' @ ')[0])).toEqual(story);
+    // On failure the times are shown too.
+    expect({ order: told.map((line) => line.split(' @ ')[0]), told }).toEqual({ order: story, told });
     expect(await heals(main, 'vol')).toMatchObject({ count: 1, lastAction: 'SecretRecreated' });
   }, 180_000);
 
