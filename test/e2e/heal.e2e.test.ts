@@ -9,7 +9,11 @@
  * - two replicas heal a stale secret once.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import {
+  REPO,
   waitForHeal,
   assertNoClusterWideOperator,
   apply,
@@ -30,6 +34,7 @@ import {
   type OperatorProcess,
 } from '../support/cluster.js';
 
+const run = promisify(execFile);
 const INTERVAL_S = 20;
 const TOOLBOX = 'docker.io/authprobe/toolbox:1';
 const operators: OperatorProcess[] = [];
@@ -279,6 +284,25 @@ describe('healing after a service-account key rotation', () => {
     expect(await secretUid(main, 'dry-token')).toBe(uids[`${main}/dry-token`]);
     expect(await secretUid(main, 'limited-token')).toBe(uids[`${main}/limited-token`]);
   }, 180_000);
+
+  it('`authprobe check` gives the same verdict as the controller for the rejected token', async () => {
+    const check = await run(process.execPath, [
+      path.join(REPO, 'dist/cli/main.js'),
+      'check',
+      '-n',
+      main,
+      '--service-account',
+      'app',
+      '--secret',
+      'dry-token',
+    ]).then(
+      () => ({ code: 0, stdout: '' }),
+      (err: { code: number; stdout: string }) => err,
+    );
+    expect(check.code).toBe(1);
+    expect(check.stdout).toMatch(/verdict: TokenRejected \(Ready=False\)/);
+    expect((await waitForReason(main, 'dry', 'TokenRejected', 60_000)).status).toBe('False');
+  }, 60_000);
 
   it('an operator killed right after deleting a secret finishes the heal within 30 s of its restart', async () => {
     const first = operators.find((op) => op.identity === 'heal-crash-1') as OperatorProcess;
