@@ -133,24 +133,14 @@ export class SecretHealer implements Healer {
           probeAgainNow: false,
         };
       case 'dry-run':
-        this.deps.metrics.heals.inc({
-          namespace: ns,
-          authprobe: probe.metadata.name,
-          action: decision.action,
-          result: 'dry-run',
-        });
+        this.countHeal(probe, decision.action, 'dry-run');
         await this.deps.recorder.record(target, 'Normal', HealReason.HealDryRun, decision.message);
         return {
           verdict: { ...verdict, message: `${verdict.message} ${decision.message}` },
           probeAgainNow: false,
         };
       case 'rate-limited':
-        this.deps.metrics.heals.inc({
-          namespace: ns,
-          authprobe: probe.metadata.name,
-          action: decision.action,
-          result: 'rate-limited',
-        });
+        this.countHeal(probe, decision.action, 'rate-limited');
         return {
           verdict: {
             ...verdict,
@@ -202,17 +192,12 @@ export class SecretHealer implements Healer {
     intent: HealIntent,
     target: EventTarget,
   ): Promise<HealOutcome> {
-    const { client, recorder, metrics, logger } = this.deps;
+    const { client, recorder, logger } = this.deps;
     const ns = probe.metadata.namespace;
     const path = `/api/v1/namespaces/${encodeURIComponent(ns)}/secrets/${encodeURIComponent(intent.secretName)}`;
     const fail = async (message: string): Promise<HealOutcome> => {
       this.ledger.recordFailure(probe.metadata.uid, this.now());
-      metrics.heals.inc({
-        namespace: ns,
-        authprobe: probe.metadata.name,
-        action: HealAction.SecretRecreated,
-        result: 'failed',
-      });
+      this.countHeal(probe, HealAction.SecretRecreated, 'failed');
       await recorder.record(target, 'Warning', HealReason.HealFailed, message);
       await this.patchProbeAnnotation(probe, null);
       return {
@@ -325,12 +310,7 @@ export class SecretHealer implements Healer {
     );
     await this.patchProbeAnnotation(probe, null);
     this.ledger.recordSuccess(probe.metadata.uid);
-    metrics.heals.inc({
-      namespace: ns,
-      authprobe: probe.metadata.name,
-      action: HealAction.SecretRecreated,
-      result: 'succeeded',
-    });
+    this.countHeal(probe, HealAction.SecretRecreated, 'succeeded');
     let action: string = HealAction.SecretRecreated;
     if (spec.heal.restartWorkloads) {
       const restarted = await this.restartConsumers(ns, intent.secretName, target);
@@ -383,12 +363,7 @@ export class SecretHealer implements Healer {
       'TokenRevalidated',
       `Removed ${LABEL_LEGACY_TOKEN_INVALID_SINCE} from secret ${name}; the apiserver accepts its token again.`,
     );
-    this.deps.metrics.heals.inc({
-      namespace: ns,
-      authprobe: probe.metadata.name,
-      action: HealAction.LabelRemoved,
-      result: 'succeeded',
-    });
+    this.countHeal(probe, HealAction.LabelRemoved, 'succeeded');
     return {
       verdict: {
         reason: HealReason.Healed,
@@ -477,6 +452,15 @@ export class SecretHealer implements Healer {
         ? err
         : new Error(`could not record the heal intent: ${describeError(err).message}`);
     }
+  }
+
+  private countHeal(probe: AuthProbe, action: string, result: string): void {
+    this.deps.metrics.heals.inc({
+      namespace: probe.metadata.namespace,
+      authprobe: probe.metadata.name,
+      action,
+      result,
+    });
   }
 
   private healStatus(probe: AuthProbe, action: string, result: string): HealStatus {
