@@ -229,11 +229,22 @@ describe('healing after a service-account key rotation', () => {
       'Healed',
       'HealConfirmed',
     ];
-    const told = events
-      .filter((e) => story.includes(e.reason))
-      .map((e) => `${e.reason} @ ${e.eventTime ?? e.metadata.creationTimestamp}`);
-    // On failure the times are shown too.
-    expect({ order: told.map((line) => line.split(' @ ')[0]), told }).toEqual({ order: story, told });
+    // Every step is told, once, and in order: each step's Event was first written no earlier (to
+    // the second, as firstTimestamp has it) than the one before it.
+    const firstOf = (reason: string) => events.find((e) => e.reason === reason);
+    const told = story.map((reason) => ({ reason, at: firstOf(reason)?.firstTimestamp }));
+    expect(told.filter((step) => !step.at)).toEqual([]);
+    for (let i = 1; i < told.length; i++) {
+      expect({
+        step: told[i]?.reason,
+        after: told[i - 1]?.reason,
+        ordered: (told[i]?.at ?? '') >= (told[i - 1]?.at ?? ''),
+      }).toEqual({
+        step: told[i]?.reason,
+        after: told[i - 1]?.reason,
+        ordered: true,
+      });
+    }
     expect(await heals(main, 'vol')).toMatchObject({ count: 1, lastAction: 'SecretRecreated' });
   }, 180_000);
 
