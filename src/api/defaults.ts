@@ -19,20 +19,9 @@ export const SPEC_DEFAULTS = {
   path: '/api',
   heal: { policy: 'Auto', invalidatedLegacyToken: 'Recreate', restartWorkloads: false, maxPerHour: 3 },
   keepPods: 3,
-} as const satisfies {
-  token: { source: TokenSource };
-  interval: string;
-  timeout: string;
-  path: string;
-  heal: {
-    policy: HealPolicy;
-    invalidatedLegacyToken: InvalidatedLegacyTokenAction;
-    restartWorkloads: boolean;
-    maxPerHour: number;
-  };
-  keepPods: number;
+} as const satisfies Omit<DefaultedSpec, 'serviceAccountName' | 'podTemplate' | 'token'> & {
+  token: Pick<DefaultedSpec['token'], 'source'>;
 };
-
 /**
  * Lifetime of an explicitly projected token when only `audience` is set. Not a CRD default on purpose:
  * an unset expirationSeconds means "rely on automount", see TokenSpec.expirationSeconds.

@@ -108,7 +108,7 @@ export class SecretHealer implements Healer {
     }
     if (!verdict.tokenProvenInvalid) return { verdict, probeAgainNow: false };
 
-    const evidence = spec.token.source === 'Secret' ? await this.gatherEvidence(probe, spec) : undefined;
+    const { evidence, secret } = spec.token.source === 'Secret' ? await this.gatherEvidence(probe, spec) : {};
     if (evidence?.invalidSince !== undefined && verdict.reason === ProbeReason.TokenRejected) {
       verdict = {
         ...verdict,
@@ -123,7 +123,6 @@ export class SecretHealer implements Healer {
       clusterRemaining: this.ledger.clusterRemaining(now),
       backoffUntil: this.ledger.backoffUntil(probe.metadata.uid),
     });
-    const ns = probe.metadata.namespace;
     switch (decision.kind) {
       case 'none':
         return { verdict, probeAgainNow: false };
@@ -156,28 +155,42 @@ export class SecretHealer implements Healer {
     await this.deps.recorder.record(target, 'Warning', verdict.reason, verdict.message);
     await this.deps.recorder.record(target, 'Normal', 'TokenRejectionConfirmed', decision.message);
     this.ledger.recordAttempt(now);
-    if (decision.action === 'RemoveInvalidLabel') return this.revalidate(probe, spec, target);
-    const secret = evidence && (await this.readSecret(ns, spec.token.secretName as string));
+    // The secret whose token TokenReview just rejected: its uid and resourceVersion become the
+    // preconditions, so a secret changed since then is never touched.
     if (!secret) return { verdict, probeAgainNow: false };
+    if (decision.action === 'RemoveInvalidLabel') return this.revalidate(probe, secret, target);
     const newIntent = intentFor(secret, spec.serviceAccountName, new Date(now));
     await this.patchProbeAnnotation(probe, JSON.stringify(newIntent));
     return this.completeReplacement(probe, spec, newIntent, target);
   }
 
   /** Read-only evidence: does the secret exist, is it labelled invalid, what does TokenReview say. */
-  private async gatherEvidence(probe: AuthProbe, spec: ResolvedSpec): Promise<SecretEvidence> {
+  private async gatherEvidence(
+    probe: AuthProbe,
+    spec: ResolvedSpec,
+  ): Promise<{ evidence: SecretEvidence; secret?: SecretJson }> {
     const secret = await this.readSecret(probe.metadata.namespace, spec.token.secretName as string);
-    if (!secret) return { exists: false, review: 'review-failed', reviewError: 'the secret is gone' };
+    if (!secret)
+      return { evidence: { exists: false, review: 'review-failed', reviewError: 'the secret is gone' } };
     const invalidSince = secret.metadata.labels?.[LABEL_LEGACY_TOKEN_INVALID_SINCE];
     const token = secretToken(secret);
-    if (!token) return { exists: true, invalidSince, review: 'no-token' };
+    if (!token) return { evidence: { exists: true, invalidSince, review: 'no-token' }, secret };
     try {
       const review = await reviewToken(this.deps.client, token);
-      return review.authenticated
+      const evidence: SecretEvidence = review.authenticated
         ? { exists: true, invalidSince, review: 'authenticated', reviewedAs: review.username }
         : { exists: true, invalidSince, review: 'rejected' };
+      return { evidence, secret };
     } catch (err) {
-      return { exists: true, invalidSince, review: 'review-failed', reviewError: describeError(err).message };
+      return {
+        evidence: {
+          exists: true,
+          invalidSince,
+          review: 'review-failed',
+          reviewError: describeError(err).message,
+        },
+        secret,
+      };
     }
   }
 
@@ -334,20 +347,9 @@ export class SecretHealer implements Healer {
   }
 
   /** Revalidate: remove the legacy cleaner's label (with a resourceVersion precondition). */
-  private async revalidate(probe: AuthProbe, spec: ResolvedSpec, target: EventTarget): Promise<HealOutcome> {
+  private async revalidate(probe: AuthProbe, secret: SecretJson, target: EventTarget): Promise<HealOutcome> {
     const ns = probe.metadata.namespace;
-    const name = spec.token.secretName as string;
-    const secret = await this.readSecret(ns, name);
-    if (!secret)
-      return {
-        verdict: {
-          reason: ProbeReason.SecretNotFound,
-          readyStatus: 'False',
-          tokenProvenInvalid: false,
-          message: `Secret ${name} is gone.`,
-        },
-        probeAgainNow: false,
-      };
+    const name = secret.metadata.name;
     await this.deps.client.mergePatch(
       `/api/v1/namespaces/${encodeURIComponent(ns)}/secrets/${encodeURIComponent(name)}`,
       {
