@@ -43,6 +43,10 @@ type Phase = (typeof PHASES)[number];
 interface Sizes {
   limitSeconds: number;
   limitConcurrency: number;
+  /** AuthProbes with check TokenReview, each checked once, for the operator's check throughput. */
+  limitProbes: number;
+  /** Of those, how many go through the counting proxy for requests per check. */
+  limitCountedProbes: number;
   costProbes: number;
   costIntervalS: number;
   costWindowS: number;
@@ -79,6 +83,8 @@ const SIZES: Record<string, Sizes> = {
   full: {
     limitSeconds: 10,
     limitConcurrency: 8,
+    limitProbes: 2000,
+    limitCountedProbes: 200,
     costProbes: 10,
     costIntervalS: 15,
     costWindowS: 300,
@@ -92,6 +98,8 @@ const SIZES: Record<string, Sizes> = {
   quick: {
     limitSeconds: 10,
     limitConcurrency: 8,
+    limitProbes: 1000,
+    limitCountedProbes: 100,
     costProbes: 10,
     costIntervalS: 15,
     costWindowS: 120,
@@ -105,6 +113,8 @@ const SIZES: Record<string, Sizes> = {
   small: {
     limitSeconds: 2,
     limitConcurrency: 2,
+    limitProbes: 20,
+    limitCountedProbes: 10,
     costProbes: 3,
     costIntervalS: 15,
     costWindowS: 45,
@@ -151,6 +161,7 @@ function apiRequest(
         method,
         agent,
         headers: {
+          ...(tlsOptions.headers as Record<string, string> | undefined),
           Accept: 'application/json',
           ...(payload !== undefined
             ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) }
@@ -256,6 +267,7 @@ const serviceAccount = (ns: string, name = 'app') => ({
 interface ProbeOptions {
   serviceAccountName?: string;
   secretName?: string;
+  check?: 'Pod' | 'TokenReview';
   interval: string;
   timeout?: string;
   keepPods?: number;
@@ -271,6 +283,7 @@ const authProbe = (ns: string, name: string, o: ProbeOptions) => ({
     interval: o.interval,
     timeout: o.timeout ?? '10s',
     ...(o.keepPods !== undefined ? { keepPods: o.keepPods } : {}),
+    ...(o.check ? { check: o.check } : {}),
   },
 });
 
@@ -592,7 +605,12 @@ export async function startProxy(
     delete headers.connection;
     const up = https.request(
       new URL(req.url ?? '/', upstreamBase),
-      { ...upstreamTls, method: req.method, headers, agent: upstream },
+      {
+        ...upstreamTls,
+        method: req.method,
+        headers: { ...headers, ...(upstreamTls.headers as Record<string, string> | undefined) },
+        agent: upstream,
+      },
       (upRes) => {
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
         upRes.pipe(res);
@@ -727,6 +745,104 @@ async function phaseLimit(): Promise<void> {
     latencyMs: { p50: round(median(latencies), 1), p95: round(percentile(latencies, 95), 1) },
   };
   log(`limit: ${ok} TokenReviews in ${round(seconds, 1)} s = ${round(ok / seconds, 1)}/s (${failed} failed)`);
+  (results.limit as Record<string, unknown>).operator = await operatorCheckThroughput(ns);
+}
+
+/**
+ * The operator's own controller-side checks (spec.check TokenReview) against the same apiserver:
+ * N AuthProbes on the token the raw loop reviewed, created before the operator starts, interval 24h,
+ * so each is checked exactly once. Throughput = N / (time from the operator's /readyz to its N-th
+ * finished check), with the work-queue concurrency equal to the raw loop's. A second, smaller run
+ * through the counting proxy gives the requests per check.
+ */
+async function operatorCheckThroughput(ns: string): Promise<Record<string, unknown>> {
+  const run = async (count: number, viaProxy: boolean) => {
+    const runNs = await createNamespace(viaProxy ? 'limit-counted' : 'limit-ops');
+    await applyObjects([serviceAccount(runNs)]);
+    await createLegacyTokenSecrets(runNs, 'app', ['app-token']);
+    await createObjects(
+      Array.from({ length: count }, (_, i) =>
+        authProbe(runNs, `c${i}`, { secretName: 'app-token', check: 'TokenReview', interval: '24h' }),
+      ),
+      4,
+    );
+    const proxy = viaProxy ? await startProxy() : undefined;
+    try {
+      const op = await startOperator(viaProxy ? 'checks-counted' : 'checks', {
+        AUTHPROBE_WATCH_NAMESPACES: runNs,
+        AUTHPROBE_OPERATOR_NAMESPACE: runNs,
+        AUTHPROBE_LEADER_ELECTION: 'false',
+        AUTHPROBE_CONCURRENCY: String(sizes.limitConcurrency),
+        ...(proxy ? { KUBECONFIG: proxy.kubeconfigPath } : {}),
+      });
+      const cpu0 = cpuSeconds(op.pid);
+      const before = proxy ? new Map(proxy.counts) : undefined;
+      let t0 = 0;
+      await waitFor(
+        'the operator to be ready',
+        60_000,
+        async () => {
+          const res = await fetch(`http://127.0.0.1:${op.port}/readyz`).catch(() => undefined);
+          if (!res?.ok) return undefined;
+          t0 = Date.now();
+          return true;
+        },
+        50,
+      );
+      await waitFor(
+        `${count} TokenReview checks`,
+        300_000,
+        async () => (metricSum(await op.metrics(), 'authprobe_probes_total') >= count ? true : undefined),
+        100,
+      );
+      const seconds = (Date.now() - t0) / 1000;
+      const cpu = cpuSeconds(op.pid) - cpu0;
+      const reasons = new Map<string, number>();
+      for (const p of await listProbes(runNs)) {
+        const reason = ready(p)?.reason ?? 'none';
+        reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+      }
+      const out: Record<string, unknown> = {
+        probes: count,
+        seconds: round(seconds, 2),
+        perSecond: round(count / seconds, 1),
+        operatorCpuSeconds: round(cpu, 2),
+        verdicts: Object.fromEntries(reasons),
+        peakRssMiB: memory(op.pid).hwmMiB,
+      };
+      if (proxy && before) {
+        const counts = delta(proxy.counts, before);
+        // The informers' start-up LIST and WATCH are not part of a check.
+        for (const key of [...counts.keys()]) if (/^(LIST|WATCH) /.test(key)) counts.delete(key);
+        out.requestsPerCheck = countsObject(counts, count);
+        out.writesPerCheck = round(
+          [...counts.entries()].filter(([k]) => isStoredWrite(k)).reduce((a, [, v]) => a + v, 0) / count,
+          3,
+        );
+      }
+      await op.stop();
+      log(
+        `limit: the operator made ${count} TokenReview checks in ${round(seconds, 1)} s = ${round(count / seconds, 1)}/s` +
+          `${viaProxy ? ' (through the counting proxy)' : ''}`,
+      );
+      return out;
+    } finally {
+      proxy?.close();
+    }
+  };
+  void ns;
+  const direct = await run(sizes.limitProbes, false);
+  const counted = await run(sizes.limitCountedProbes, true);
+  return {
+    what:
+      'AuthProbes with spec.check TokenReview on one valid legacy token secret, created before the operator ' +
+      'starts (interval 24h: one check each); each check is GET secret, POST tokenreviews, PATCH status, one ' +
+      'at a time per probe, work-queue concurrency ' +
+      sizes.limitConcurrency,
+    concurrency: sizes.limitConcurrency,
+    direct,
+    counted,
+  };
 }
 
 /** 2. apiserver requests per pod-probe cycle, steady state. */
@@ -1203,27 +1319,28 @@ function judge(mode: string): Target[] {
       met: null,
       why: errors.memory ?? 'phase not run',
     });
-  if (r.limit && r.heal) {
+  const checks = r.limit?.operator?.direct;
+  if (r.limit && checks) {
     const raw = r.limit.perSecond as number;
-    const ctl = r.heal.healerTokenReviews.perSecondOverThatWindow as number;
+    const ctl = checks.perSecond as number;
     const ratio = ctl / raw;
     targets.push({
       target: 'controller-side check throughput >= 1/2 of raw TokenReview throughput',
-      value: `${ctl}/s vs ${raw}/s = ${round(ratio, 4)}`,
+      value: `${ctl}/s vs ${raw}/s = ${round(ratio, 3)} (${checks.probes} checks, concurrency ${r.limit.operator.concurrency})`,
       met: ratio >= 0.5,
       why:
         ratio >= 0.5
-          ? 'the heal path keeps up with the apiserver'
-          : 'the operator has no controller-side-only probe mode: its TokenReviews happen only on the heal path, two per ' +
-            'heal, after a probe pod has reported a 401. Their rate is set by the probe schedule (interval + jitter) and ' +
-            'the pod lifecycle (seconds per pod), not by the apiserver, which answers hundreds of TokenReviews per second',
+          ? 'a check is three requests (GET secret, POST tokenreviews, PATCH status); the apiserver, not the operator, is the limit'
+          : `a check is three requests, and one of them (PATCH status) is a write that etcd must store, while the raw loop ` +
+            `makes one read-only request; the operator shares the machine's ${os.availableParallelism()} ` +
+            `cores with the apiserver and etcd (operator CPU ${checks.operatorCpuSeconds} s for ${checks.seconds} s)`,
     });
   } else
     targets.push({
       target: 'controller-side >= 1/2 raw TokenReview',
       value: 'not measured',
       met: null,
-      why: errors.limit ?? errors.heal ?? 'phase not run',
+      why: errors.limit ?? 'phase not run',
     });
   return targets;
 }
@@ -1350,6 +1467,27 @@ function markdown(doc: Record<string, any>): string {
         `${r.limit.perSecond}/s (${r.limit.authenticated} reviews in ${r.limit.seconds} s, concurrency ${r.limit.concurrency}, ${r.limit.failed} failed; latency p50 ${r.limit.latencyMs.p50} ms, p95 ${r.limit.latencyMs.p95} ms) — ${r.limit.what}`,
       ],
     ];
+    const o = r.limit.operator;
+    if (o?.direct) {
+      rows.push(
+        [
+          'operator, controller-side checks (check TokenReview)',
+          `${o.direct.perSecond}/s (${o.direct.probes} checks in ${o.direct.seconds} s, concurrency ${o.concurrency}; verdicts ${JSON.stringify(o.direct.verdicts)}; operator CPU ${o.direct.operatorCpuSeconds} s, peak RSS ${o.direct.peakRssMiB} MiB)`,
+        ],
+        ['ratio operator / raw', `${round(o.direct.perSecond / r.limit.perSecond, 3)}`],
+      );
+      if (o.counted?.requestsPerCheck) {
+        rows.push([
+          'operator requests per check (counting proxy)',
+          `${Object.entries(o.counted.requestsPerCheck as Record<string, number>)
+            .map(([k, v]) => `${k}: ${v}`)
+            .join(
+              '; ',
+            )} (${o.counted.probes} checks; writes per check ${o.counted.writesPerCheck}; the first check of a probe also writes its first Event, later checks of an unchanged verdict do not)`,
+        ]);
+      }
+      lines.push(`What the operator figure is: ${o.what}.`, '');
+    }
     if (r.heal) {
       const h = r.heal.healerTokenReviews;
       rows.push(
@@ -1358,11 +1496,11 @@ function markdown(doc: Record<string, any>): string {
           `${h.count} TokenReviews in ${h.fromRotationEndToLastHealS} s = ${h.perSecondOverThatWindow}/s; busy window ${h.busyWindowS} s = ${h.perSecondBusy}/s`,
         ],
         [
-          'ratio operator / raw',
+          'heal path / raw',
           `${round(h.perSecondOverThatWindow / r.limit.perSecond, 4)} (busy window: ${round(h.perSecondBusy / r.limit.perSecond, 4)})`,
         ],
       );
-      lines.push(`What the operator figure is: ${h.what}`, '');
+      lines.push(`What the heal-path figure is: ${h.what}`, '');
     }
     table(rows);
   }

@@ -1,6 +1,7 @@
 import { ProbeReason } from './reasons.js';
 import type {
   AuthProbeSpec,
+  CheckMode,
   HealPolicy,
   InvalidatedLegacyTokenAction,
   ProbePodTemplate,
@@ -14,6 +15,7 @@ import type {
  */
 export const SPEC_DEFAULTS = {
   token: { source: 'Projected' },
+  check: 'Pod',
   interval: '5m',
   timeout: '30s',
   path: '/api',
@@ -40,6 +42,7 @@ export interface DefaultedSpec {
     expirationSeconds?: number;
     audience?: string;
   };
+  check: CheckMode;
   interval: string;
   timeout: string;
   path: string;
@@ -57,6 +60,7 @@ export function withDefaults(spec: AuthProbeSpec): DefaultedSpec {
   return {
     serviceAccountName: spec.serviceAccountName,
     token: { ...spec.token, source: spec.token?.source ?? SPEC_DEFAULTS.token.source },
+    check: spec.check ?? SPEC_DEFAULTS.check,
     interval: spec.interval ?? SPEC_DEFAULTS.interval,
     timeout: spec.timeout ?? SPEC_DEFAULTS.timeout,
     path: spec.path ?? SPEC_DEFAULTS.path,
@@ -134,6 +138,11 @@ export function resolveSpec(spec: AuthProbeSpec): ResolveResult {
   }
   if (source !== 'Secret' && secretName !== undefined) {
     return invalid('spec.token.secretName is only allowed when spec.token.source is Secret');
+  }
+  if (defaulted.check === 'TokenReview' && source !== 'Secret') {
+    return invalid(
+      'spec.check: TokenReview needs spec.token.source Secret (a projected token exists only inside a pod); use check: Pod',
+    );
   }
   return { ok: true, spec: { ...defaulted, intervalMs: interval.ms, timeoutMs: timeout.ms } };
 }

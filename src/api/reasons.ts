@@ -21,6 +21,8 @@ export const ProbeReason = {
   TokenIdentityMismatch: 'TokenIdentityMismatch',
   /** No token file in the probe pod: automount off, or the ServiceAccount admission plugin is off. */
   TokenNotMounted: 'TokenNotMounted',
+  /** The token secret exists but holds no token (never filled by the tokens controller). */
+  TokenNotIssued: 'TokenNotIssued',
   /** spec.token.secretName does not exist (controller-side check). */
   SecretNotFound: 'SecretNotFound',
   /** spec.serviceAccountName does not exist (controller-side check). */

@@ -17,6 +17,13 @@ export const AUTHPROBE_PLURAL = 'authprobes';
 export const TOKEN_SOURCES = ['Projected', 'Secret'] as const;
 export type TokenSource = (typeof TOKEN_SOURCES)[number];
 
+/**
+ * How a probe proves the token: a pod that runs as the service account and uses the token as a
+ * consumer would (Pod), or the operator's own TokenReview of a secret's token (TokenReview).
+ */
+export const CHECK_MODES = ['Pod', 'TokenReview'] as const;
+export type CheckMode = (typeof CHECK_MODES)[number];
+
 export const HEAL_POLICIES = ['Auto', 'DryRun', 'Disabled'] as const;
 export type HealPolicy = (typeof HEAL_POLICIES)[number];
 
@@ -56,6 +63,8 @@ export interface AuthProbe {
 export interface AuthProbeSpec {
   serviceAccountName: string;
   token?: TokenSpec;
+  /** Pod (default) or TokenReview (source Secret only: no pod, the operator reviews the token). */
+  check?: CheckMode;
   /** Go-style duration, e.g. "5m". */
   interval?: string;
   /** Go-style duration, e.g. "30s"; shorter than interval. */
@@ -151,6 +160,8 @@ export interface LastProbe {
   /** The username the token authenticated as. */
   identity?: string;
   message?: string;
+  /** The authprobe.io/probe-now value this probe answered (TokenReview checks; pods carry their own). */
+  probeNow?: string;
 }
 
 export interface HealStatus {

@@ -2,8 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
 import { KubeClient, isNotFound } from '../kube/client.js';
+import { KubeconfigError, loadClusterAccess, type ClusterAccess } from '../kube/access.js';
 import { runProbe } from '../probe/program.js';
 import {
   classifyProbe,
@@ -74,10 +74,15 @@ export async function checkCommand(argv: string[], io: CheckIo = defaultIo): Pro
     io.stderr(`authprobe check: --timeout "${values.timeout}" is not a duration such as 10s or 500ms\n`);
     return 64;
   }
-  const kc = new KubeConfig();
-  if (values.kubeconfig) kc.loadFromFile(values.kubeconfig);
-  else kc.loadFromDefault();
-  const client = new KubeClient(kc);
+  let access: ClusterAccess;
+  try {
+    access = await loadClusterAccess(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {});
+  } catch (err) {
+    if (!(err instanceof KubeconfigError)) throw err;
+    io.stderr(`authprobe check: ${err.message}\n`);
+    return 64;
+  }
+  const client = new KubeClient(access);
   const ctx: ClassifyContext = {
     namespace,
     serviceAccountName: serviceAccount,

@@ -15,13 +15,19 @@ import {
 import {
   classifyProbe,
   classifyPodFailure,
+  classifyTokenReview,
   secretNotFoundVerdict,
   serviceAccountNotFoundVerdict,
+  tokenNotIssuedVerdict,
   type ClassifyContext,
+  type TokenReviewCheck,
 } from '../probe/classify.js';
+import { readTokenClaims } from '../probe/program.js';
 import { buildProbePod, newRunId, probePodOverdueAfterMs } from '../probe/pod.js';
 import { parseProbeResult } from '../probe/result.js';
-import { isNotFound, isAlreadyExists, type KubeClient } from '../kube/client.js';
+import { isNotFound, isAlreadyExists, KubeApiError, type KubeClient } from '../kube/client.js';
+import { reviewToken, secretToken } from '../kube/token-review.js';
+import { LABEL_LEGACY_TOKEN_INVALID_SINCE } from '../api/labels.js';
 import type { EventRecorder } from '../events/recorder.js';
 import type { OperatorMetrics } from '../metrics/metrics.js';
 import type { Informer, KubeObject } from '../runtime/informer.js';
@@ -31,6 +37,7 @@ import {
   ANNOTATION_POD_GENERATION,
   ANNOTATION_POD_PROBE_NOW,
   decideSchedule,
+  markFromStatus,
   type PodMark,
 } from './schedule.js';
 import { statusAfterVerdict, statusWhileProbing, type Verdict } from './status.js';
@@ -109,6 +116,7 @@ export class AuthProbeReconciler implements Reconciler {
       return {};
     }
     const spec = resolved.spec;
+    if (spec.check === 'TokenReview') return this.reconcileTokenReview(probe, spec);
     const pods = this.probePods(probe);
     const latest = pods[0];
 
@@ -134,6 +142,90 @@ export class AuthProbeReconciler implements Reconciler {
     const decision = decideSchedule(probe, latest && podMark(latest), spec.intervalMs, this.now());
     if (!decision.probeNow) return { requeueAfterMs: decision.inMs };
     return this.startProbe(probe, spec, decision.trigger);
+  }
+
+  /**
+   * spec.check TokenReview: no pod. When a check is due, the secret's token goes to TokenReview and
+   * the answer is recorded like a pod's verdict (a rejection goes to the healer, which confirms it
+   * with a review of its own). Three requests when the token is fine: GET secret, POST tokenreviews,
+   * PATCH status.
+   */
+  private async reconcileTokenReview(probe: AuthProbe, spec: ResolvedSpec): Promise<ReconcileResult> {
+    const decision = decideSchedule(probe, markFromStatus(probe), spec.intervalMs, this.now());
+    if (!decision.probeNow) return { requeueAfterMs: decision.inMs };
+    const probeNow = probe.metadata.annotations?.[ANNOTATION_PROBE_NOW];
+    const { probe: updated, probeAgainNow } = await this.recordVerdict(probe, spec, {
+      ...(await this.checkWithTokenReview(probe, spec)),
+      probeNow,
+    });
+    let current = updated;
+    if (probeAgainNow) {
+      // A replaced token is confirmed at once, as a pod probe would be.
+      ({ probe: current } = await this.recordVerdict(current, spec, {
+        ...(await this.checkWithTokenReview(current, spec)),
+        probeNow,
+      }));
+    }
+    const next = decideSchedule(current, markFromStatus(current), spec.intervalMs, this.now());
+    return { requeueAfterMs: next.probeNow ? 0 : next.inMs };
+  }
+
+  private async checkWithTokenReview(probe: AuthProbe, spec: ResolvedSpec): Promise<Verdict> {
+    const { client, metrics } = this.deps;
+    const ns = encodeURIComponent(probe.metadata.namespace);
+    const ctx = classifyContext(probe, spec);
+    const failed = (err: unknown): Verdict =>
+      classifyTokenReview(
+        err instanceof KubeApiError
+          ? { kind: 'failed', status: err.status, message: err.message }
+          : { kind: 'failed', message: err instanceof Error ? err.message : String(err) },
+        ctx,
+      );
+    // A missing account explains a missing secret or a rejected token better than either.
+    const accountMissing = async (): Promise<boolean> =>
+      !(await exists(
+        client,
+        `/api/v1/namespaces/${ns}/serviceaccounts/${encodeURIComponent(spec.serviceAccountName)}`,
+      ));
+    let secret: { metadata?: { labels?: Record<string, string> }; data?: Record<string, string> };
+    try {
+      secret = await client.get(
+        `/api/v1/namespaces/${ns}/secrets/${encodeURIComponent(spec.token.secretName ?? '')}`,
+        {
+          timeoutMs: spec.timeoutMs,
+        },
+      );
+    } catch (err) {
+      if (!isNotFound(err)) return failed(err);
+      return (await accountMissing()) ? serviceAccountNotFoundVerdict(ctx) : secretNotFoundVerdict(ctx);
+    }
+    const invalidSince = secret.metadata?.labels?.[LABEL_LEGACY_TOKEN_INVALID_SINCE];
+    const token = secretToken(secret);
+    if (!token)
+      return (await accountMissing()) ? serviceAccountNotFoundVerdict(ctx) : tokenNotIssuedVerdict(ctx);
+    const started = this.now();
+    let check: TokenReviewCheck;
+    try {
+      const review = await reviewToken(client, token, spec.timeoutMs);
+      const latencyMs = Math.max(0, this.now() - started);
+      check = review.authenticated
+        ? { kind: 'reviewed', authenticated: true, username: review.username, latencyMs }
+        : {
+            kind: 'reviewed',
+            authenticated: false,
+            latencyMs,
+            ...(review.error ? { error: review.error } : {}),
+            claims: readTokenClaims(token),
+          };
+      metrics.probeDuration.observe({ source: spec.token.source, check: spec.check }, latencyMs / 1000);
+    } catch (err) {
+      return failed(err);
+    }
+    if (!check.authenticated && (await accountMissing())) return serviceAccountNotFoundVerdict(ctx);
+    return classifyTokenReview(check, {
+      ...ctx,
+      ...(invalidSince !== undefined ? { legacyTokenInvalidSince: invalidSince } : {}),
+    });
   }
 
   private scheduleNext(probe: AuthProbe, spec: ResolvedSpec, latest: PodJson): ReconcileResult {
@@ -263,7 +355,11 @@ export class AuthProbeReconciler implements Reconciler {
     if (spec && healer) {
       const outcome = await healer.afterVerdict({ probe, spec, verdict, target: this.eventTarget(probe) });
       // The verdict stays tied to the pod it came from, so that pod is never read twice.
-      verdict = { ...outcome.verdict, pod: outcome.verdict.pod ?? verdictIn.pod };
+      verdict = {
+        ...outcome.verdict,
+        pod: outcome.verdict.pod ?? verdictIn.pod,
+        probeNow: verdictIn.probeNow,
+      };
       heals = outcome.heals ?? heals;
       probeAgainNow = outcome.probeAgainNow;
     }
@@ -292,7 +388,9 @@ export class AuthProbeReconciler implements Reconciler {
     }
     if (pod?.metadata.creationTimestamp && spec) {
       const seconds = (this.now() - Date.parse(pod.metadata.creationTimestamp)) / 1000;
-      if (seconds >= 0) metrics.probeDuration.observe({ source: spec.token.source }, seconds);
+      if (seconds >= 0) {
+        metrics.probeDuration.observe({ source: spec.token.source, check: spec.check }, seconds);
+      }
     }
     return { probe: updated, probeAgainNow };
   }

@@ -53,3 +53,20 @@ export function decideSchedule(
   if (dueAt <= now) return { probeNow: true, trigger: 'Interval' };
   return { probeNow: false, inMs: dueAt - now };
 }
+
+/**
+ * The mark of the last check a probe without pods (spec.check TokenReview) made, read from its
+ * status: when it ran, which generation and which probe-now request it answered.
+ */
+export function markFromStatus(probe: AuthProbe): PodMark | undefined {
+  const last = probe.status?.lastProbe;
+  if (!last?.time) return undefined;
+  return {
+    name: '',
+    createdAt: Date.parse(last.time) || 0,
+    annotations: {
+      [ANNOTATION_POD_GENERATION]: String(probe.status?.observedGeneration ?? ''),
+      ...(last.probeNow !== undefined ? { [ANNOTATION_POD_PROBE_NOW]: last.probeNow } : {}),
+    },
+  };
+}

@@ -8,6 +8,8 @@ export type Verdict = Omit<ProbeVerdict, 'reason'> & {
   /** A ProbeReason, or a HealReason once the healer has acted. */
   reason: string;
   pod?: string;
+  /** The probe-now annotation value a TokenReview check answered (status.lastProbe.probeNow). */
+  probeNow?: string;
 };
 
 /** Reasons that say the token authenticates (a success for lastSuccessTime). */
@@ -49,6 +51,7 @@ export function statusAfterVerdict(
       pod: verdict.pod,
       identity: verdict.identity,
       message: verdict.message,
+      probeNow: verdict.probeNow,
     }),
     lastSuccessTime: AUTHENTICATING.has(verdict.reason) ? time : previous.lastSuccessTime,
     consecutiveFailures: verdict.readyStatus === 'True' ? 0 : (previous.consecutiveFailures ?? 0) + 1,

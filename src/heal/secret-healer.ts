@@ -94,13 +94,13 @@ export class SecretHealer implements Healer {
         target,
         'Normal',
         'HealConfirmed',
-        `Probe pod ${verdict.pod ?? ''} authenticated with the replaced token: the heal is confirmed.`,
+        `${verdict.pod ? `Probe pod ${verdict.pod}` : 'A TokenReview check'} authenticated with the replaced token: the heal is confirmed.`,
       );
       return {
         verdict: {
           ...verdict,
           reason: HealReason.Healed,
-          message: `${verdict.message} The token was replaced at ${probe.status.heals.lastTime ?? ''} and a probe pod confirmed it.`,
+          message: `${verdict.message} The token was replaced at ${probe.status.heals.lastTime ?? ''} and ${verdict.pod ? 'a probe pod' : 'a TokenReview'} confirmed it.`,
         },
         heals: { ...probe.status.heals, lastResult: 'Confirmed' },
         probeAgainNow: false,

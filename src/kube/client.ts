@@ -1,7 +1,7 @@
 import https from 'node:https';
 import http from 'node:http';
 import { createInterface } from 'node:readline';
-import { KubeConfig } from '@kubernetes/client-node';
+import { loadClusterAccess, type ClusterAccess } from './access.js';
 
 /** A failed apiserver call, carrying the HTTP status and the `Status` reason the apiserver gave. */
 export class KubeApiError extends Error {
@@ -59,19 +59,15 @@ export class KubeClient {
   readonly server: URL;
 
   constructor(
-    readonly kubeConfig: KubeConfig,
+    readonly access: ClusterAccess,
     private readonly hooks: { onResponse?: (status: number) => void } = {},
   ) {
-    const cluster = kubeConfig.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig has no current cluster: set a current-context');
-    this.server = new URL(cluster.server);
+    this.server = access.server;
     this.agent = new https.Agent({ keepAlive: true, maxSockets: 64 });
   }
 
-  static fromDefault(): KubeClient {
-    const kc = new KubeConfig();
-    kc.loadFromDefault();
-    return new KubeClient(kc);
+  static async fromDefault(): Promise<KubeClient> {
+    return new KubeClient(await loadClusterAccess());
   }
 
   get<T>(path: string, options: RequestOptions = {}): Promise<T> {
@@ -173,8 +169,8 @@ export class KubeClient {
           : {}),
       },
     };
-    await this.kubeConfig.applyToHTTPSOptions(reqOptions);
-    // applyToHTTPSOptions may attach its own agent; ours keeps connections alive across calls.
+    await this.access.apply(reqOptions);
+    // A delegated (client-node) credential may attach its own agent; ours keeps connections alive.
     reqOptions.agent = this.agent;
     const transport = url.protocol === 'http:' ? http : https;
     return new Promise((resolve, reject) => {

@@ -69,9 +69,9 @@ export class OperatorMetrics {
   });
   readonly probeDuration = new Histogram({
     name: 'authprobe_probe_duration_seconds',
-    help: 'Time from creating a probe pod to reading its verdict.',
-    labelNames: ['source'],
-    buckets: [0.5, 1, 2, 3, 5, 8, 13, 21, 34, 60],
+    help: 'Time a probe took: from creating the probe pod to reading its verdict (check Pod), or the TokenReview (check TokenReview).',
+    labelNames: ['source', 'check'],
+    buckets: [0.005, 0.025, 0.1, 0.5, 1, 2, 3, 5, 8, 13, 21, 34, 60],
     registers: [this.registry],
   });
   readonly authenticated = new Gauge({

@@ -1,7 +1,7 @@
-import { KubeConfig } from '@kubernetes/client-node';
 import { loadConfig, ConfigError, describeSettings, type OperatorConfig } from '../config/config.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { KubeClient, isUnauthorized } from '../kube/client.js';
+import { KubeconfigError, loadClusterAccess, type ClusterAccess } from '../kube/access.js';
 import { OperatorMetrics } from '../metrics/metrics.js';
 import { Informer, apiListWatcher } from '../runtime/informer.js';
 import { Controller } from '../runtime/controller.js';
@@ -39,10 +39,17 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     );
     return 64;
   }
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
+  let access: ClusterAccess;
+  try {
+    access = await loadClusterAccess();
+  } catch (err) {
+    if (!(err instanceof KubeconfigError)) throw err;
+    logger.fatal(err.message);
+    return 64;
+  }
+  logger.info({ apiserver: access.server.origin, from: access.source }, 'cluster access');
   const credential = new CredentialWatch(logger);
-  const client = new KubeClient(kc, { onResponse: (status) => credential.observe(status) });
+  const client = new KubeClient(access, { onResponse: (status) => credential.observe(status) });
   const metrics = new OperatorMetrics();
   credential.onChange((rejected) => metrics.credentialRejected.set(rejected ? 1 : 0));
   const manager = buildOperator(config, client, metrics, logger, credential);

@@ -15,7 +15,13 @@
 import type { V1PodStatus } from '@kubernetes/client-node';
 import { ProbeReason } from '../api/reasons.js';
 import type { ConditionStatus, TokenSource } from '../api/types.js';
-import { ProbeErrorCode, redactSecrets, type HttpStep, type ProbeResult } from './result.js';
+import {
+  ProbeErrorCode,
+  redactSecrets,
+  type HttpStep,
+  type ProbeResult,
+  type TokenClaims,
+} from './result.js';
 
 export interface ClassifyContext {
   namespace: string;
@@ -188,8 +194,7 @@ function transportFailure(result: ProbeResult, step: Extract<HttpStep, { outcome
   );
 }
 
-function describeClaims(result: ProbeResult): string {
-  const claims = result.token;
+function describeClaims(claims: TokenClaims | undefined): string {
   if (!claims) return '';
   const parts = [
     claims.issuer && `issuer ${claims.issuer}`,
@@ -199,6 +204,11 @@ function describeClaims(result: ProbeResult): string {
   ].filter(Boolean);
   return parts.length > 0 ? ` (token ${parts.join(', ')})` : '';
 }
+
+const SECRET_REJECTION_CAUSES =
+  `Usual causes: the key that signed it was removed from the apiserver's --service-account-key-file, ` +
+  `etcd was restored from another cluster, or the ServiceAccount was deleted and recreated. Nothing ` +
+  `regenerates a token secret on current clusters; replacing the secret issues a new token.`;
 
 function rejected(
   result: ProbeResult,
@@ -228,10 +238,7 @@ function rejected(
         ProbeReason.TokenRejected,
         'False',
         `The apiserver rejected the token in secret ${ctx.secretName ?? '(unnamed)'} (401 Unauthorized)` +
-          `${describeClaims(result)}. Usual causes: the key that signed it was removed from the ` +
-          `apiserver's --service-account-key-file, etcd was restored from another cluster, or the ` +
-          `ServiceAccount was deleted and recreated. Nothing regenerates a token secret on current ` +
-          `clusters; replacing the secret issues a new token.`,
+          `${describeClaims(result.token)}. ${SECRET_REJECTION_CAUSES}`,
         evidence,
       ),
     );
@@ -240,7 +247,7 @@ function rejected(
     verdict(
       ProbeReason.TokenRejected,
       'False',
-      `The apiserver rejected ${tokenDescription(ctx)} (401 Unauthorized)${describeClaims(result)}. The ` +
+      `The apiserver rejected ${tokenDescription(ctx)} (401 Unauthorized)${describeClaims(result.token)}. The ` +
         `kubelet refreshes projected tokens only at 80% of their lifetime, so after a signing-key change ` +
         `running pods keep failing until then, while new pods get a valid token. Check the apiserver's ` +
         `--service-account-key-file and --service-account-signing-key-file; deleting secrets does not help.`,
@@ -451,5 +458,104 @@ export function podCreateFailedVerdict(httpStatus: number, message: string): Pro
     'Unknown',
     `The probe pod could not be created (${httpStatus}): ${quote(message)}.`,
     { httpStatus },
+  );
+}
+
+// ---- The controller-side check (spec.check TokenReview) -----------------------------------------
+
+/** What the operator's TokenReview of a secret's token came to. */
+export type TokenReviewCheck =
+  | { kind: 'reviewed'; authenticated: true; username: string; latencyMs: number }
+  | { kind: 'reviewed'; authenticated: false; error?: string; latencyMs: number; claims?: TokenClaims }
+  /** The review could not be made: transport failure (status undefined) or an HTTP error. */
+  | { kind: 'failed'; status?: number; message: string };
+
+export function tokenNotIssuedVerdict(ctx: ClassifyContext): ProbeVerdict {
+  return verdict(
+    ProbeReason.TokenNotIssued,
+    'False',
+    `Secret ${ctx.namespace}/${ctx.secretName ?? '(unnamed)'} holds no token: the tokens controller fills only ` +
+      `secrets of type kubernetes.io/service-account-token annotated kubernetes.io/service-account.name: ` +
+      `${ctx.serviceAccountName}, for a ServiceAccount that exists. Check the type and the annotation.`,
+  );
+}
+
+/**
+ * Classifies a TokenReview of a secret's token. Only "authenticated: false" proves the token
+ * invalid (the healer still confirms it with a review of its own before touching anything); a
+ * review that could not be made says nothing about the token.
+ */
+export function classifyTokenReview(check: TokenReviewCheck, ctx: ClassifyContext): ProbeVerdict {
+  const secret = `the token in secret ${ctx.secretName ?? '(unnamed)'}`;
+  if (check.kind === 'failed') {
+    if (check.status === undefined) {
+      return verdict(
+        ProbeReason.APIServerUnreachable,
+        'Unknown',
+        `The operator could not reach the apiserver to review ${secret}: ${quote(check.message)}. This says ` +
+          `nothing about the token.`,
+      );
+    }
+    if (check.status === 403) {
+      return verdict(
+        ProbeReason.APIServerError,
+        'Unknown',
+        `The operator may not create TokenReviews (403: ${quote(check.message)}). Grant its service account ` +
+          `create on tokenreviews.authentication.k8s.io (the Helm chart does), or use check: Pod.`,
+        { httpStatus: check.status },
+      );
+    }
+    return verdict(
+      ProbeReason.APIServerError,
+      'Unknown',
+      `The apiserver answered ${check.status} to the TokenReview of ${secret}: ${quote(check.message)}. It is ` +
+        `reachable but failing; this says nothing about the token.`,
+      { httpStatus: check.status },
+    );
+  }
+  const { latencyMs } = check;
+  if (!check.authenticated) {
+    const why = check.error ? `: ${quote(check.error)}` : '';
+    if (ctx.legacyTokenInvalidSince !== undefined) {
+      return {
+        ...verdict(
+          ProbeReason.TokenInvalidated,
+          'False',
+          `TokenReview rejected ${secret}${why}: the secret carries kubernetes.io/legacy-token-invalid-since=` +
+            `${ctx.legacyTokenInvalidSince}, set by the legacy token cleaner because the token looked unused. ` +
+            `It is rejected until the label is removed, and the secret will later be deleted. Remove the ` +
+            `label to revalidate the token, or replace the secret (spec.heal.invalidatedLegacyToken).`,
+          { latencyMs },
+        ),
+        tokenProvenInvalid: true,
+      };
+    }
+    return {
+      ...verdict(
+        ProbeReason.TokenRejected,
+        'False',
+        `TokenReview rejected ${secret}${why}${describeClaims(check.claims)}; a request with it gets 401 ` +
+          `Unauthorized. ${SECRET_REJECTION_CAUSES}`,
+        { latencyMs },
+      ),
+      tokenProvenInvalid: true,
+    };
+  }
+  const expected = serviceAccountUsername(ctx.namespace, ctx.serviceAccountName);
+  const evidence = { latencyMs, identity: check.username };
+  if (check.username !== expected) {
+    return verdict(
+      ProbeReason.TokenIdentityMismatch,
+      'False',
+      `${capitalize(secret)} authenticates as ${check.username}, not as ${expected}. The secret holds another ` +
+        `account's token: check its kubernetes.io/service-account.name annotation.`,
+      evidence,
+    );
+  }
+  return verdict(
+    ProbeReason.Authenticated,
+    'True',
+    `${capitalize(secret)} authenticates as ${check.username} (TokenReview, ${latencyMs}ms).`,
+    evidence,
   );
 }

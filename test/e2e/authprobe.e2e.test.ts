@@ -105,6 +105,70 @@ describe('AuthProbe verdicts on a real cluster', () => {
     expect(await secretUid(ns, 'app-token')).toBe(uid);
   }, 120_000);
 
+  it('check: TokenReview proves a secret token without a pod, says what is wrong, and answers probe-now', async () => {
+    await createLegacyTokenSecret(ns, 'app', 'reviewed-token');
+    await apply(
+      probe('reviewed', {
+        serviceAccountName: 'app',
+        check: 'TokenReview',
+        token: { source: 'Secret', secretName: 'reviewed-token' },
+      }),
+    );
+    // A token secret for another account: it authenticates, but not as "app".
+    await apply(serviceAccount('other'));
+    await createLegacyTokenSecret(ns, 'other', 'other-token');
+    await apply(
+      probe('wrong-account', {
+        serviceAccountName: 'app',
+        check: 'TokenReview',
+        token: { source: 'Secret', secretName: 'other-token' },
+      }),
+    );
+    await apply(
+      probe('reviewed-missing', {
+        serviceAccountName: 'app',
+        check: 'TokenReview',
+        token: { source: 'Secret', secretName: 'ghost-token' },
+      }),
+    );
+    const ready = await waitForReason(ns, 'reviewed', 'Authenticated', 30_000);
+    expect(ready.status).toBe('True');
+    expect(ready.message).toMatch(
+      new RegExp(`authenticates as system:serviceaccount:${ns}:app \\(TokenReview, \\d+ms\\)`),
+    );
+    expect((await waitForReason(ns, 'wrong-account', 'TokenIdentityMismatch', 30_000)).message).toContain(
+      `system:serviceaccount:${ns}:other`,
+    );
+    expect((await waitForReason(ns, 'reviewed-missing', 'SecretNotFound', 30_000)).message).toContain(
+      'ghost-token',
+    );
+    type Reviewed = {
+      status: { lastProbe: { time: string; identity?: string; pod?: string; probeNow?: string } };
+    };
+    const before = await kubectlJson<Reviewed>('get', 'authprobe', 'reviewed', '-n', ns);
+    expect(before.status.lastProbe.identity).toBe(`system:serviceaccount:${ns}:app`);
+    expect(before.status.lastProbe.pod).toBeUndefined();
+    // lastProbe.time has one-second resolution: make the next check land in another second.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const request = String(Date.now());
+    await kubectl(
+      'annotate',
+      '--overwrite',
+      'authprobe',
+      'reviewed',
+      '-n',
+      ns,
+      `authprobe.io/probe-now=${request}`,
+    );
+    const after = await waitFor('a TokenReview check on demand', 30_000, async () => {
+      const ap = await kubectlJson<Reviewed>('get', 'authprobe', 'reviewed', '-n', ns);
+      return ap.status.lastProbe.probeNow === request ? ap : undefined;
+    });
+    expect(after.status.lastProbe.time > before.status.lastProbe.time).toBe(true);
+    for (const name of ['reviewed', 'wrong-account', 'reviewed-missing'])
+      expect(await probePods(name)).toEqual([]);
+  }, 120_000);
+
   it('gives each failure its own reason and touches no secret', async () => {
     const { uid } = await createLegacyTokenSecret(ns, 'app', 'untouched-token');
     await apply(serviceAccount('no-automount', { automountServiceAccountToken: false }));

@@ -2,7 +2,8 @@
  * Healing on the real cluster. One service-account key rotation (npm run cluster:rotate-sa-key)
  * breaks every legacy token secret created before it; the test then checks, through status,
  * Events, secrets and the consumers' own logs, that:
- * - Auto probes are healed within interval + 30 s, with Events telling the story in order;
+ * - Auto probes are healed within interval + 30 s, with Events telling the story in order, also a
+ *   probe checked by the operator's own TokenReview (spec.check TokenReview, no pod);
  * - a Deployment mounting the secret and one reading it from env (restartWorkloads) recover;
  * - DryRun, an exhausted heal budget, a 403 and an apiserver outage delete nothing;
  * - an operator SIGKILLed right after deleting a secret finishes the heal after its restart;
@@ -137,6 +138,7 @@ beforeAll(async () => {
     [main, 'env-token'],
     [main, 'dry-token'],
     [main, 'limited-token'],
+    [main, 'reviewed-token'],
     [crash, 'crash-token'],
     [ha, 'ha-token'],
   ];
@@ -148,6 +150,7 @@ beforeAll(async () => {
   await apply(probe(main, 'env', 'env-token', { heal: { restartWorkloads: true } }));
   await apply(probe(main, 'dry', 'dry-token', { heal: { policy: 'DryRun' } }));
   await apply(probe(main, 'limited', 'limited-token', { heal: { maxPerHour: 0 } }));
+  await apply(probe(main, 'reviewed', 'reviewed-token', { check: 'TokenReview' }));
   await apply(probe(crash, 'crashy', 'crash-token'));
   await apply(probe(ha, 'ha', 'ha-token'));
   const base = { AUTHPROBE_IMAGE: image, AUTHPROBE_ROTATION_SUSPECT_NAMESPACES: '3' };
@@ -188,6 +191,7 @@ beforeAll(async () => {
     [main, 'env'],
     [main, 'dry'],
     [main, 'limited'],
+    [main, 'reviewed'],
     [crash, 'crashy'],
     [ha, 'ha'],
   ] as const) {
@@ -246,6 +250,48 @@ describe('healing after a service-account key rotation', () => {
       });
     }
     expect(await heals(main, 'vol')).toMatchObject({ count: 1, lastAction: 'SecretRecreated' });
+  }, 180_000);
+
+  it('heals a probe checked by TokenReview (no pod) the same way, confirmed by a TokenReview', async () => {
+    await waitForHeal(main, 'reviewed', (INTERVAL_S + 30) * 1000 + 60_000);
+    const elapsed = Date.now() - rotatedAt;
+    process.stdout.write(`reviewed (TokenReview) healed ${elapsed} ms after the rotation finished\n`);
+    expect(elapsed).toBeLessThanOrEqual((INTERVAL_S + 30) * 1000);
+    expect(await secretUid(main, 'reviewed-token')).not.toBe(uids[`${main}/reviewed-token`]);
+    const events = await waitFor('the heal to be confirmed by a TokenReview', 30_000, async () => {
+      const all = await eventsFor(main, 'AuthProbe', 'reviewed');
+      return all.some((e) => e.reason === 'HealConfirmed') ? all : undefined;
+    });
+    const reasons = events.map((e) => e.reason);
+    for (const step of [
+      'TokenRejected',
+      'TokenRejectionConfirmed',
+      'SecretDeleted',
+      'SecretRecreated',
+      'Healed',
+    ])
+      expect(reasons).toContain(step);
+    expect(events.find((e) => e.reason === 'HealConfirmed')?.message).toMatch(
+      /^A TokenReview check authenticated/,
+    );
+    const ap = await kubectlJson<{ status?: { lastProbe?: { identity?: string; pod?: string } } }>(
+      'get',
+      'authprobe',
+      'reviewed',
+      '-n',
+      main,
+    );
+    expect(ap.status?.lastProbe?.identity).toBe(`system:serviceaccount:${main}:app`);
+    expect(ap.status?.lastProbe?.pod).toBeUndefined();
+    const pods = await kubectlJson<{ items: unknown[] }>(
+      'get',
+      'pods',
+      '-n',
+      main,
+      '-l',
+      'authprobe.io/probe=reviewed',
+    );
+    expect(pods.items).toHaveLength(0);
   }, 180_000);
 
   it('the consumer that mounts the secret recovers on its own', async () => {
@@ -383,5 +429,6 @@ describe('healing after a service-account key rotation', () => {
     ).toHaveLength(deletedBefore);
     expect((await waitForReason(main, 'forbidden', 'AuthenticatedForbidden', 60_000)).status).toBe('True');
     expect(operators.find((op) => op.identity === 'heal-main')?.child.exitCode).toBeNull();
-  }, 300_000);
+    // outage 60 s + apiserver start + up to 150 s for kube-proxy's back-off + 2 intervals + 60 s
+  }, 420_000);
 });

@@ -194,6 +194,16 @@ const invalid: InvalidCase[] = [
   },
   { name: 'relative path', body: authProbe('a', { ...valid, path: 'api' }), mentions: ['spec.path'] },
   {
+    name: 'TokenReview check of a projected token',
+    body: authProbe('a', { ...valid, check: 'TokenReview' }),
+    mentions: ['spec.check', 'check TokenReview needs token.source Secret'],
+  },
+  {
+    name: 'unknown check',
+    body: authProbe('a', { ...valid, check: 'Ping' }),
+    mentions: ['spec.check', 'Unsupported value'],
+  },
+  {
     name: 'unknown heal policy',
     body: authProbe('a', { ...valid, heal: { policy: 'Sometimes' } }),
     mentions: ['spec.heal.policy', 'Unsupported value'],
@@ -253,6 +263,7 @@ describe('AuthProbe admission: valid specs are accepted with defaults', () => {
     expect(created['spec']).toEqual({
       serviceAccountName: 'web-app',
       token: { source: 'Projected' },
+      check: 'Pod',
       interval: '5m',
       timeout: '30s',
       path: '/api',

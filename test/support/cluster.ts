@@ -7,7 +7,6 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { KubeClient } from '../../src/kube/client.js';
 
 const run = promisify(execFile);
 export const REPO = path.resolve(import.meta.dirname, '../..');
@@ -76,10 +75,6 @@ export async function deleteNamespace(name: string): Promise<void> {
   await kubectl('delete', 'namespace', name, '--wait=false', '--ignore-not-found').catch((err: Error) =>
     process.stderr.write(`could not delete namespace ${name}: ${err.message}\n`),
   );
-}
-
-export function kubeClient(): KubeClient {
-  return KubeClient.fromDefault();
 }
 
 /** Makes sure the CRD in crds/ is installed and established. */

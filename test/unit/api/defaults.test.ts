@@ -27,7 +27,7 @@ describe('resolveSpec', () => {
     const resolved = resolveSpec({ serviceAccountName: 'sa' });
     expect(resolved).toMatchObject({
       ok: true,
-      spec: { intervalMs: 300_000, timeoutMs: 30_000, path: '/api' },
+      spec: { intervalMs: 300_000, timeoutMs: 30_000, path: '/api', check: 'Pod' },
     });
   });
 
@@ -46,6 +46,11 @@ describe('resolveSpec', () => {
       'secretName is required',
     ],
     ['secretName with Projected', { serviceAccountName: 'sa', token: { secretName: 'x' } }, 'only allowed'],
+    [
+      'TokenReview of a projected token',
+      { serviceAccountName: 'sa', check: 'TokenReview' },
+      'spec.check: TokenReview needs spec.token.source Secret',
+    ],
   ])('%s → InvalidSpec', (_name, spec, message) => {
     const resolved = resolveSpec(spec);
     expect(resolved.ok).toBe(false);

@@ -38,11 +38,12 @@ const probes = readdirSync(examplesUrl)
   );
 
 describe('examples/', () => {
-  it('has the three documented examples', () => {
+  it('has the documented examples', () => {
     expect(probes.map(([file]) => file).sort()).toEqual([
       'dry-run.yaml',
       'projected.yaml',
       'secret-token.yaml',
+      'token-review.yaml',
     ]);
   });
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import {
   decideSchedule,
   jitterMs,
+  markFromStatus,
   ANNOTATION_POD_GENERATION,
   ANNOTATION_POD_PROBE_NOW,
 } from '../../../src/controller/schedule.js';
@@ -69,6 +70,35 @@ describe('decideSchedule', () => {
       trigger: 'Interval',
     });
     expect(jitterMs('uid-2', 5 * MIN)).not.toBe(jitter);
+  });
+});
+
+describe('markFromStatus (checks without pods)', () => {
+  const checked = (extra: Partial<AuthProbe['metadata']>, probeNow?: string) =>
+    probe(extra, {
+      observedGeneration: 2,
+      lastProbe: { time: '2026-11-28T12:00:00Z', ...(probeNow !== undefined ? { probeNow } : {}) },
+    });
+  const decide = (p: AuthProbe, now: number) => decideSchedule(p, markFromStatus(p), 5 * MIN, now);
+
+  it('checks at once on first sight, then waits the interval plus jitter', () => {
+    expect(decide(probe(), T0)).toEqual({ probeNow: true, trigger: 'First' });
+    const p = checked({});
+    expect(decide(p, T0 + MIN)).toEqual({ probeNow: false, inMs: 4 * MIN + jitterMs('uid-1', 5 * MIN) });
+    expect(decide(p, T0 + 5 * MIN + jitterMs('uid-1', 5 * MIN))).toEqual({
+      probeNow: true,
+      trigger: 'Interval',
+    });
+  });
+
+  it('checks at once after a spec change', () => {
+    expect(decide(checked({ generation: 3 }), T0 + MIN)).toEqual({ probeNow: true, trigger: 'SpecChanged' });
+  });
+
+  it('answers a new probe-now value once', () => {
+    const annotations = { 'authprobe.io/probe-now': 'a' };
+    expect(decide(checked({ annotations }), T0 + MIN)).toEqual({ probeNow: true, trigger: 'Requested' });
+    expect(decide(checked({ annotations }, 'a'), T0 + MIN)).toMatchObject({ probeNow: false });
   });
 });
 

@@ -5,11 +5,14 @@ import type { ConditionStatus } from '../../../src/api/types.js';
 import {
   classifyPodFailure,
   classifyProbe,
+  classifyTokenReview,
   podCreateFailedVerdict,
+  tokenNotIssuedVerdict,
   secretNotFoundVerdict,
   serviceAccountNotFoundVerdict,
   unreadableResultVerdict,
   type ClassifyContext,
+  type TokenReviewCheck,
 } from '../../../src/probe/classify.js';
 import type { HttpStep, IdentityStep, ProbeResult } from '../../../src/probe/result.js';
 
@@ -459,5 +462,101 @@ describe('classifyPodFailure', () => {
       expect(verdict.tokenProvenInvalid).toBe(false);
       expect(verdict.message).toContain(mention);
     }
+  });
+});
+
+describe('classifyTokenReview (spec.check TokenReview)', () => {
+  const expected = 'system:serviceaccount:team:dashboard';
+  it.each<[string, TokenReviewCheck, ClassifyContext, string, ConditionStatus, boolean, string]>([
+    [
+      'accepted as the account',
+      { kind: 'reviewed', authenticated: true, username: expected, latencyMs: 4 },
+      secret,
+      ProbeReason.Authenticated,
+      'True',
+      false,
+      `The token in secret dashboard-token authenticates as ${expected} (TokenReview, 4ms).`,
+    ],
+    [
+      'accepted as another account',
+      { kind: 'reviewed', authenticated: true, username: 'system:serviceaccount:team:other', latencyMs: 4 },
+      secret,
+      ProbeReason.TokenIdentityMismatch,
+      'False',
+      false,
+      `not as ${expected}`,
+    ],
+    [
+      'rejected',
+      {
+        kind: 'reviewed',
+        authenticated: false,
+        error: 'invalid bearer token',
+        latencyMs: 3,
+        claims: { kind: 'legacy', keyId: 'old-key', issuer: 'kubernetes/serviceaccount' },
+      },
+      secret,
+      ProbeReason.TokenRejected,
+      'False',
+      true,
+      'TokenReview rejected the token in secret dashboard-token: invalid bearer token (token issuer kubernetes/serviceaccount, key id old-key); a request with it gets 401',
+    ],
+    [
+      'rejected, labelled invalid by the legacy token cleaner',
+      { kind: 'reviewed', authenticated: false, latencyMs: 3 },
+      { ...secret, legacyTokenInvalidSince: '2026-01-02' },
+      ProbeReason.TokenInvalidated,
+      'False',
+      true,
+      'kubernetes.io/legacy-token-invalid-since=2026-01-02',
+    ],
+    [
+      'apiserver unreachable',
+      { kind: 'failed', message: 'connect ECONNREFUSED 10.96.0.1:443' },
+      secret,
+      ProbeReason.APIServerUnreachable,
+      'Unknown',
+      false,
+      'This says nothing about the token.',
+    ],
+    [
+      'operator may not review',
+      { kind: 'failed', status: 403, message: 'tokenreviews is forbidden' },
+      secret,
+      ProbeReason.APIServerError,
+      'Unknown',
+      false,
+      'create on tokenreviews.authentication.k8s.io',
+    ],
+    [
+      'apiserver failing',
+      { kind: 'failed', status: 503, message: 'etcd timeout' },
+      secret,
+      ProbeReason.APIServerError,
+      'Unknown',
+      false,
+      'answered 503',
+    ],
+  ])('%s', (_name, check, ctx, reason, ready, proven, mention) => {
+    const verdict = classifyTokenReview(check, ctx);
+    expect(verdict.reason).toBe(reason);
+    expect(verdict.readyStatus).toBe(ready);
+    expect(verdict.tokenProvenInvalid).toBe(proven);
+    expect(verdict.message).toContain(mention);
+  });
+
+  it('records the identity and latency as evidence', () => {
+    expect(
+      classifyTokenReview(
+        { kind: 'reviewed', authenticated: true, username: expected, latencyMs: 7 },
+        secret,
+      ),
+    ).toMatchObject({ identity: expected, latencyMs: 7 });
+  });
+
+  it('says what an unfilled token secret needs', () => {
+    const verdict = tokenNotIssuedVerdict(secret);
+    expect(verdict).toMatchObject({ reason: ProbeReason.TokenNotIssued, readyStatus: 'False' });
+    expect(verdict.message).toContain('kubernetes.io/service-account.name: dashboard');
   });
 });
