@@ -162,7 +162,7 @@ export class AuthProbeReconciler implements Reconciler {
     if (probeAgainNow) {
       // A replaced token is confirmed at once, as a pod probe would be.
       ({ probe: current } = await this.recordVerdict(current, spec, {
-        ...(await this.checkWithTokenReview(current, spec)),
+        ...(await this.checkWithTokenReview(current, spec, { fresh: true })),
         probeNow,
       }));
     }
@@ -170,7 +170,17 @@ export class AuthProbeReconciler implements Reconciler {
     return { requeueAfterMs: next.probeNow ? 0 : next.inMs };
   }
 
-  private async checkWithTokenReview(probe: AuthProbe, spec: ResolvedSpec): Promise<Verdict> {
+  /**
+   * A scheduled check reads the secret from the apiserver's watch cache (resourceVersion 0: no
+   * quorum read from etcd per check; at worst milliseconds stale, and a rejection is re-checked with
+   * a fresh read by the healer before anything is touched). The check right after a heal reads
+   * fresh, so it sees the replacement.
+   */
+  private async checkWithTokenReview(
+    probe: AuthProbe,
+    spec: ResolvedSpec,
+    { fresh = false }: { fresh?: boolean } = {},
+  ): Promise<Verdict> {
     const { client, metrics } = this.deps;
     const ns = encodeURIComponent(probe.metadata.namespace);
     const ctx = classifyContext(probe, spec);
@@ -191,9 +201,7 @@ export class AuthProbeReconciler implements Reconciler {
     try {
       secret = await client.get(
         `/api/v1/namespaces/${ns}/secrets/${encodeURIComponent(spec.token.secretName ?? '')}`,
-        {
-          timeoutMs: spec.timeoutMs,
-        },
+        { timeoutMs: spec.timeoutMs, ...(fresh ? {} : { query: { resourceVersion: '0' } }) },
       );
     } catch (err) {
       if (!isNotFound(err)) return failed(err);

@@ -57,6 +57,17 @@ export interface InformerOptions {
   onRelist?: () => void;
 }
 
+/**
+ * Drops metadata.managedFields (server-side apply bookkeeping, often as large as the rest of the
+ * object) before an object is cached: nothing in the operator reads it, and with thousands of
+ * AuthProbes it would be most of the cache, as controller-runtime's TransformStripManagedFields says.
+ */
+export function stripManagedFields<T extends KubeObject>(obj: T): T {
+  const meta = obj.metadata as (ObjectMeta & { managedFields?: unknown }) | undefined;
+  if (meta && 'managedFields' in meta) delete meta.managedFields;
+  return obj;
+}
+
 export const objectKey = (obj: KubeObject): string =>
   obj.metadata?.namespace ? `${obj.metadata.namespace}/${obj.metadata.name}` : (obj.metadata?.name ?? '');
 
@@ -225,7 +236,7 @@ export class Informer<T extends KubeObject> {
   }
 
   private apply(event: WatchEvent<T>): void {
-    const obj = event.object;
+    const obj = stripManagedFields(event.object);
     const rv = obj.metadata?.resourceVersion;
     if (rv) this.resourceVersion = rv;
     if (event.type === 'BOOKMARK') return;
@@ -243,7 +254,7 @@ export class Informer<T extends KubeObject> {
 
   /** Replaces the cache with a fresh list, emitting the differences as events. */
   private replace(items: T[]): void {
-    const fresh = new Map(items.map((item) => [objectKey(item), item]));
+    const fresh = new Map(items.map((item) => [objectKey(item), stripManagedFields(item)]));
     for (const [key, old] of this.store) {
       if (!fresh.has(key)) {
         this.store.delete(key);

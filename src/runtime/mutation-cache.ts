@@ -1,4 +1,4 @@
-import type { KubeObject } from './informer.js';
+import { stripManagedFields, type KubeObject } from './informer.js';
 
 /**
  * Remembers objects this process just wrote until the informer's cache has caught up, so that a
@@ -10,7 +10,7 @@ export class MutationCache<T extends KubeObject> {
   private readonly written = new Map<string, T>();
 
   remember(key: string, obj: T): void {
-    this.written.set(key, obj);
+    this.written.set(key, stripManagedFields(obj));
   }
 
   forget(key: string): void {

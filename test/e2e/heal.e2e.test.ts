@@ -412,7 +412,7 @@ describe('healing after a service-account key rotation', () => {
     await waitForReason(main, 'forbidden', 'AuthenticatedForbidden', 90_000);
     const before = Object.fromEntries(
       await Promise.all(
-        ['vol-token', 'env-token', 'dry-token', 'limited-token', 'forbidden-token'].map(
+        ['vol-token', 'env-token', 'dry-token', 'limited-token', 'forbidden-token', 'reviewed-token'].map(
           async (s) => [s, await secretUid(main, s)] as const,
         ),
       ),
@@ -427,6 +427,9 @@ describe('healing after a service-account key rotation', () => {
     expect(
       (await eventsFor(main, 'AuthProbe', 'vol')).filter((e) => e.reason === 'SecretDeleted'),
     ).toHaveLength(deletedBefore);
+    // The TokenReview check ran on through the outage and the apiserver's restart: still the one heal.
+    expect(await heals(main, 'reviewed')).toMatchObject({ count: 1 });
+    expect((await waitForReason(main, 'reviewed', 'Authenticated', 60_000)).status).toBe('True');
     expect((await waitForReason(main, 'forbidden', 'AuthenticatedForbidden', 60_000)).status).toBe('True');
     expect(operators.find((op) => op.identity === 'heal-main')?.child.exitCode).toBeNull();
     // outage 60 s + apiserver start + up to 150 s for kube-proxy's back-off + 2 intervals + 60 s

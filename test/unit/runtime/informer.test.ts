@@ -82,6 +82,26 @@ describe('Informer', () => {
     await informer.stop();
   });
 
+  it('keeps no managedFields in its cache (listed or watched)', async () => {
+    const clock = new FakeClock();
+    const managed = (name: string, rv: string): KubeObject =>
+      ({
+        metadata: { ...obj(name, rv).metadata, managedFields: [{ manager: 'kubectl', fieldsV1: {} }] },
+      }) as KubeObject;
+    const { source } = scripted(
+      [{ items: [managed('a', '1')], resourceVersion: '10' }],
+      [async (_rv, emit) => emit({ type: 'ADDED', object: managed('b', '11') })],
+    );
+    const { informer } = informerFor(source, clock);
+    informer.start();
+    await informer.waitForSync();
+    await flush();
+    const cached = informer.list().map((o) => o.metadata as Record<string, unknown>);
+    expect(cached.map((m) => m.name)).toEqual(['a', 'b']);
+    expect(cached.filter((m) => 'managedFields' in m)).toEqual([]);
+    await informer.stop();
+  });
+
   it('a watch error is followed by a retry from the last resourceVersion after a back-off, not an exit', async () => {
     const clock = new FakeClock();
     const { source, calls } = scripted(
