@@ -786,7 +786,7 @@ async function phaseLimit(): Promise<void> {
  * through the counting proxy for the requests per check of each round.
  */
 async function operatorCheckThroughput(): Promise<Record<string, unknown>> {
-  const round1 = async (
+  const checkRound = async (
     runNs: string,
     count: number,
     label: string,
@@ -869,7 +869,7 @@ async function operatorCheckThroughput(): Promise<Record<string, unknown>> {
     );
     const proxy = viaProxy ? await startProxy() : undefined;
     try {
-      const first = await round1(runNs, count, 'first', proxy);
+      const first = await checkRound(runNs, count, 'first', proxy);
       await kubectl([
         'annotate',
         '--overwrite',
@@ -879,7 +879,7 @@ async function operatorCheckThroughput(): Promise<Record<string, unknown>> {
         runNs,
         `authprobe.io/probe-now=${Date.now()}`,
       ]);
-      const steady = await round1(runNs, count, 'steady', proxy);
+      const steady = await checkRound(runNs, count, 'steady', proxy);
       return { first, steady };
     } finally {
       proxy?.close();

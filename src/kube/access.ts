@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import type https from 'node:https';
 import { load as loadYaml } from 'js-yaml';
+import { SERVICE_ACCOUNT_DIR } from '../probe/result.js';
 
 /**
  * How the operator reaches the apiserver: the server URL and the credentials to put on each request.
@@ -31,7 +32,6 @@ export class KubeconfigError extends Error {
   }
 }
 
-export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 /** A token file is read again after this long, so a token the kubelet re-issued is picked up. */
 export const TOKEN_FILE_REFRESH_MS = 5_000;
 
@@ -165,7 +165,7 @@ interface MergedKubeconfig {
 }
 
 /** Reads and merges kubeconfig files as kubectl does: for every name, the first file that sets it wins. */
-export function readKubeconfigFiles(paths: string[]): MergedKubeconfig {
+function readKubeconfigFiles(paths: string[]): MergedKubeconfig {
   const merged: MergedKubeconfig = { files: [], clusters: new Map(), users: new Map(), contexts: new Map() };
   for (const path of paths) {
     let text: string;

@@ -1,7 +1,7 @@
 import https from 'node:https';
 import http from 'node:http';
 import { createInterface } from 'node:readline';
-import { loadClusterAccess, type ClusterAccess } from './access.js';
+import type { ClusterAccess } from './access.js';
 
 /** A failed apiserver call, carrying the HTTP status and the `Status` reason the apiserver gave. */
 export class KubeApiError extends Error {
@@ -64,10 +64,6 @@ export class KubeClient {
   ) {
     this.server = access.server;
     this.agent = new https.Agent({ keepAlive: true, maxSockets: 64 });
-  }
-
-  static async fromDefault(): Promise<KubeClient> {
-    return new KubeClient(await loadClusterAccess());
   }
 
   get<T>(path: string, options: RequestOptions = {}): Promise<T> {
