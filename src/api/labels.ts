@@ -11,6 +11,11 @@ export const LABEL_PROBE = 'authprobe.io/probe';
 /** On probe pods: the probe run they carry out. */
 export const LABEL_RUN = 'authprobe.io/run';
 
+/** On probe pods: the AuthProbe generation the pod checks (the schedule reads it back). */
+export const ANNOTATION_CHECK_GENERATION = 'authprobe.io/generation';
+/** On probe pods: the probe-now value the pod answers (the schedule reads it back). */
+export const ANNOTATION_CHECK_PROBE_NOW = 'authprobe.io/probe-now-handled';
+
 /** On an AuthProbe: changing its value asks for a probe now. */
 export const ANNOTATION_PROBE_NOW = 'authprobe.io/probe-now';
 

@@ -1,9 +1,11 @@
 /**
- * Every condition reason and event reason, in one place. Reasons are CamelCase, stable API: users
- * alert on them and `kubectl get authprobes` prints them. Add here, never inline a string elsewhere.
+ * The operator's whole vocabulary, in one place: every condition reason, every Event reason, every
+ * heal action and heal result. These strings are stable API: users alert on them, `kubectl get
+ * authprobes` prints them, metrics carry them as labels. Add here; never inline a string elsewhere
+ * (test/unit/api/vocabulary.test.ts fails when a literal reaches the event recorder or a condition).
  */
 
-/** Reasons of the Ready condition: the verdict of a probe (also status.lastProbe.outcome). */
+/** Reasons of the Ready condition that a check reaches: the verdict of a probe (status.lastProbe.outcome). */
 export const ProbeReason = {
   /** Before the first probe finished (Ready=Unknown). */
   Probing: 'Probing',
@@ -42,33 +44,84 @@ export const ProbeReason = {
 } as const;
 export type ProbeReason = (typeof ProbeReason)[keyof typeof ProbeReason];
 
-/** Reasons of Events and heal status about healing (used by the healer). */
+/** Reasons of the Ready condition that the healer sets in place of the probe's verdict. */
 export const HealReason = {
   /** The token was replaced (or revalidated) and a new probe authenticates. */
   Healed: 'Healed',
-  /** heal.policy is DryRun: what would have been done. */
-  HealDryRun: 'HealDryRun',
-  /** heal.maxPerHour or the cluster-wide budget is exhausted. */
+  /** heal.maxPerHour, the cluster-wide budget or the back-off after a failed heal holds the heal back. */
   HealRateLimited: 'HealRateLimited',
+  /** A heal was attempted and did not end with a working token. */
   HealFailed: 'HealFailed',
   /** TokenReview accepts the secret's token but the pod was rejected: the mounted copy is stale. */
   StaleMountedToken: 'StaleMountedToken',
   /** A projected token was rejected: replacing secrets does not help; restart pods or fix the key flags. */
   ProjectedTokenRejected: 'ProjectedTokenRejected',
-  /** Many probes across namespaces were rejected at once: likely a signing-key rotation or etcd restore. */
-  SuspectedKeyRotation: 'SuspectedKeyRotation',
-  /** The operator's own credential is rejected: it cannot act until the kubelet re-issues its token. */
-  OperatorCredentialRejected: 'OperatorCredentialRejected',
 } as const;
 export type HealReason = (typeof HealReason)[keyof typeof HealReason];
 
-/** Actions recorded in status.heals.lastAction. */
-export const HealAction = {
+/** Every reason the Ready condition (and status.lastProbe.outcome) can carry. */
+export type ReadyReason = ProbeReason | HealReason;
+
+/** Reasons of Events that tell a step rather than a verdict (a verdict's Event carries its ReadyReason). */
+export const EventReason = {
+  /** heal.policy is DryRun: what would have been done. */
+  HealDryRun: 'HealDryRun',
+  /** The operator's own TokenReview of the secret's current token confirmed the probe's 401. */
+  TokenRejectionConfirmed: 'TokenRejectionConfirmed',
+  /** The stale token secret was deleted (with uid and resourceVersion preconditions). */
+  SecretDeleted: 'SecretDeleted',
+  /** The secret changed after the rejection was confirmed: it was not deleted. */
+  HealAborted: 'HealAborted',
+  /** The replacement secret was created; the tokens controller fills it next. */
   SecretRecreated: 'SecretRecreated',
+  /** Someone else recreated the secret first; the operator uses theirs. */
+  SecretAdopted: 'SecretAdopted',
+  /** The replacement holds a token that TokenReview accepts as the right account. */
+  TokenIssued: 'TokenIssued',
+  /** The legacy cleaner's label was removed (heal.invalidatedLegacyToken Revalidate). */
+  TokenRevalidated: 'TokenRevalidated',
+  /** Workloads that consume the secret were rolled (heal.restartWorkloads). */
+  WorkloadsRestarted: 'WorkloadsRestarted',
+  /** A heal interrupted by a crash or a leader change is being finished. */
+  HealResumed: 'HealResumed',
+  /** A probe after the heal authenticated with the new token. */
+  HealConfirmed: 'HealConfirmed',
+  /** Many probes across namespaces were rejected at once: likely a signing-key rotation or etcd restore. */
+  SuspectedKeyRotation: 'SuspectedKeyRotation',
+} as const;
+export type EventReason = (typeof EventReason)[keyof typeof EventReason];
+
+/** What a heal does (status.heals.lastAction, the `action` label of authprobe_heals_total). */
+export const HealAction = {
+  /** The stale token secret is replaced by a new one of the same name. */
+  SecretRecreated: 'SecretRecreated',
+  /** The legacy cleaner's kubernetes.io/legacy-token-invalid-since label is removed. */
   LabelRemoved: 'LabelRemoved',
+  /** Consumers were restarted after the secret was replaced (status only, joined with "+"). */
   WorkloadsRestarted: 'WorkloadsRestarted',
 } as const;
 export type HealAction = (typeof HealAction)[keyof typeof HealAction];
+/** The heal kinds a policy can choose (the workload restart only follows a replacement). */
+export type HealKind = typeof HealAction.SecretRecreated | typeof HealAction.LabelRemoved;
+
+/** How a heal attempt ended: the `result` label of authprobe_heals_total. */
+export const HealResult = {
+  Succeeded: 'succeeded',
+  Failed: 'failed',
+  DryRun: 'dry-run',
+  RateLimited: 'rate-limited',
+} as const;
+export type HealResult = (typeof HealResult)[keyof typeof HealResult];
+
+/** status.heals.lastResult: where the last heal stands. */
+export const HealProgress = {
+  /** Replaced; the next probe confirms the new token. */
+  AwaitingProbe: 'AwaitingProbe',
+  /** A probe authenticated with the new token. */
+  Confirmed: 'Confirmed',
+  Failed: 'Failed',
+} as const;
+export type HealProgress = (typeof HealProgress)[keyof typeof HealProgress];
 
 export const ConditionType = {
   /** Summary: does the token authenticate? */

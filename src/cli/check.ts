@@ -2,20 +2,21 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { KubeClient, isNotFound } from '../kube/client.js';
+import { KubeClient } from '../kube/client.js';
+import { isNotFound } from '../kube/errors.js';
 import { KubeconfigError, loadClusterAccess, type ClusterAccess } from '../kube/access.js';
 import { runProbe } from '../probe/program.js';
+import { classifyProbe } from '../checks/pod/classify.js';
 import {
-  classifyProbe,
   secretNotFoundVerdict,
   serviceAccountNotFoundVerdict,
   type ClassifyContext,
-  type ProbeVerdict,
-} from '../probe/classify.js';
+} from '../checks/verdicts.js';
+import type { Verdict } from '../api/verdict.js';
+import { parseDuration } from '../api/duration.js';
 import type { ProbeResult } from '../probe/result.js';
 import { LABEL_LEGACY_TOKEN_INVALID_SINCE } from '../api/labels.js';
-import { secretToken } from '../kube/token-review.js';
-import type { SecretJson } from '../heal/replacement.js';
+import { secretToken, type SecretJson } from '../kube/resources.js';
 
 const USAGE = `usage: authprobe check -n NAMESPACE --service-account NAME [--secret NAME] [--path /api] [--timeout 10s] [--output text|json] [--kubeconfig FILE]
 
@@ -32,7 +33,7 @@ export interface CheckIo {
 const defaultIo: CheckIo = { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) };
 
 /** Exit code for a verdict, so scripts can branch on the outcome. */
-export function exitCodeFor(verdict: ProbeVerdict): number {
+export function exitCodeFor(verdict: Verdict): number {
   if (verdict.readyStatus === 'True') return 0;
   if (verdict.readyStatus === 'False') return 1;
   return 2;
@@ -69,7 +70,7 @@ export async function checkCommand(argv: string[], io: CheckIo = defaultIo): Pro
     io.stderr(`authprobe check: --output must be text or json, got "${output}"\n`);
     return 64;
   }
-  const timeoutMs = parseTimeout(values.timeout ?? '10s');
+  const timeoutMs = parseDuration(values.timeout ?? '10s');
   if (timeoutMs === undefined) {
     io.stderr(`authprobe check: --timeout "${values.timeout}" is not a duration such as 10s or 500ms\n`);
     return 64;
@@ -91,7 +92,7 @@ export async function checkCommand(argv: string[], io: CheckIo = defaultIo): Pro
   };
   try {
     const material = await tokenMaterial(client, ctx);
-    let verdict: ProbeVerdict;
+    let verdict: Verdict;
     let result: ProbeResult | undefined;
     if ('verdict' in material) {
       verdict = material.verdict;
@@ -116,7 +117,7 @@ export async function checkCommand(argv: string[], io: CheckIo = defaultIo): Pro
   }
 }
 
-type Material = { verdict: ProbeVerdict } | { token: string; ca: string; invalidSince?: string };
+type Material = { verdict: Verdict } | { token: string; ca: string; invalidSince?: string };
 
 /** The token and CA a workload of the ServiceAccount would have mounted. */
 async function tokenMaterial(client: KubeClient, ctx: ClassifyContext): Promise<Material> {
@@ -184,13 +185,7 @@ async function probeWith(
   }
 }
 
-function parseTimeout(text: string): number | undefined {
-  const match = /^(\d+)(ms|s|m)?$/.exec(text);
-  if (!match) return undefined;
-  return Number(match[1]) * { ms: 1, s: 1000, m: 60_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm'];
-}
-
-function describe(ctx: ClassifyContext, verdict: ProbeVerdict, result: ProbeResult | undefined): string {
+function describe(ctx: ClassifyContext, verdict: Verdict, result: ProbeResult | undefined): string {
   const lines = [
     `ServiceAccount ${ctx.namespace}/${ctx.serviceAccountName}, token from ${ctx.secretName ? `secret ${ctx.secretName}` : 'the TokenRequest API (projected)'}`,
   ];

@@ -1,3 +1,4 @@
+import { parseDuration } from '../api/duration.js';
 import { hostname } from 'node:os';
 
 /**
@@ -51,14 +52,13 @@ interface Setting<K extends keyof OperatorConfig> {
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 export function parseDurationSetting(raw: string, flag: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(raw.trim());
-  if (!match)
+  const ms = parseDuration(raw);
+  if (ms === undefined)
     throw new ConfigError(
       flag,
-      `--${flag}="${raw}" is not a duration; use a number with ms, s, m or h, e.g. 15s or 2m`,
+      `--${flag}="${raw}" is not a duration; use a number with ms, s, m or h, e.g. 15s, 2m or 1m30s`,
     );
-  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 'ms' | 's' | 'm' | 'h'];
-  return Math.round(Number(match[1]) * factor);
+  return ms;
 }
 
 function integer(min: number, max: number) {

@@ -1,18 +1,14 @@
 import { createHash } from 'node:crypto';
-import { ANNOTATION_PROBE_NOW } from '../api/labels.js';
+import {
+  ANNOTATION_CHECK_GENERATION,
+  ANNOTATION_CHECK_PROBE_NOW,
+  ANNOTATION_PROBE_NOW,
+} from '../api/labels.js';
 import type { AuthProbe } from '../api/types.js';
+import type { CheckMark } from '../checks/check.js';
 
-/** Annotations a probe pod carries about why it was started; the schedule reads them back. */
-export const ANNOTATION_POD_GENERATION = 'authprobe.io/generation';
-export const ANNOTATION_POD_PROBE_NOW = 'authprobe.io/probe-now-handled';
-
-export interface PodMark {
-  name: string;
-  createdAt: number;
-  annotations: Record<string, string>;
-}
-
-export type ProbeTrigger = 'First' | 'SpecChanged' | 'Requested' | 'Interval';
+/** Why a check runs now. AfterHeal: the replaced token is confirmed at once, not an interval later. */
+export type ProbeTrigger = 'First' | 'SpecChanged' | 'Requested' | 'Interval' | 'AfterHeal';
 
 export type ScheduleDecision = { probeNow: true; trigger: ProbeTrigger } | { probeNow: false; inMs: number };
 
@@ -31,7 +27,7 @@ export function jitterMs(uid: string, intervalMs: number): number {
  */
 export function decideSchedule(
   probe: AuthProbe,
-  latestPod: PodMark | undefined,
+  latestPod: CheckMark | undefined,
   intervalMs: number,
   now: number,
 ): ScheduleDecision {
@@ -39,12 +35,12 @@ export function decideSchedule(
   const lastProbeAt = probe.status?.lastProbe?.time ? Date.parse(probe.status.lastProbe.time) : undefined;
   if (lastProbeAt === undefined && !latestPod) return { probeNow: true, trigger: 'First' };
   const probedGeneration =
-    latestPod?.annotations[ANNOTATION_POD_GENERATION] ?? String(probe.status?.observedGeneration ?? '');
+    latestPod?.annotations[ANNOTATION_CHECK_GENERATION] ?? String(probe.status?.observedGeneration ?? '');
   if (probedGeneration !== generation) return { probeNow: true, trigger: 'SpecChanged' };
   const requested = probe.metadata.annotations?.[ANNOTATION_PROBE_NOW];
   if (
     requested !== undefined &&
-    requested !== (latestPod?.annotations[ANNOTATION_POD_PROBE_NOW] ?? undefined)
+    requested !== (latestPod?.annotations[ANNOTATION_CHECK_PROBE_NOW] ?? undefined)
   ) {
     return { probeNow: true, trigger: 'Requested' };
   }
@@ -58,15 +54,15 @@ export function decideSchedule(
  * The mark of the last check a probe without pods (spec.check TokenReview) made, read from its
  * status: when it ran, which generation and which probe-now request it answered.
  */
-export function markFromStatus(probe: AuthProbe): PodMark | undefined {
+export function markFromStatus(probe: AuthProbe): CheckMark | undefined {
   const last = probe.status?.lastProbe;
   if (!last?.time) return undefined;
   return {
     name: '',
     createdAt: Date.parse(last.time) || 0,
     annotations: {
-      [ANNOTATION_POD_GENERATION]: String(probe.status?.observedGeneration ?? ''),
-      ...(last.probeNow !== undefined ? { [ANNOTATION_POD_PROBE_NOW]: last.probeNow } : {}),
+      [ANNOTATION_CHECK_GENERATION]: String(probe.status?.observedGeneration ?? ''),
+      ...(last.probeNow !== undefined ? { [ANNOTATION_CHECK_PROBE_NOW]: last.probeNow } : {}),
     },
   };
 }

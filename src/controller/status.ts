@@ -1,22 +1,13 @@
 import { setCondition, toApiTime } from '../api/conditions.js';
-import { ConditionType, ProbeReason } from '../api/reasons.js';
+import { ConditionType, HealReason, ProbeReason, type ReadyReason } from '../api/reasons.js';
 import type { AuthProbe, AuthProbeStatus, HealStatus } from '../api/types.js';
-import type { ProbeVerdict } from '../probe/classify.js';
-
-/** A probe's verdict as the controller records it: the classification plus the pod it came from. */
-export type Verdict = Omit<ProbeVerdict, 'reason'> & {
-  /** A ProbeReason, or a HealReason once the healer has acted. */
-  reason: string;
-  pod?: string;
-  /** The probe-now annotation value a TokenReview check answered (status.lastProbe.probeNow). */
-  probeNow?: string;
-};
+import type { Verdict } from '../api/verdict.js';
 
 /** Reasons that say the token authenticates (a success for lastSuccessTime). */
-const AUTHENTICATING = new Set<string>([
+const AUTHENTICATING = new Set<ReadyReason>([
   ProbeReason.Authenticated,
   ProbeReason.AuthenticatedForbidden,
-  'Healed',
+  HealReason.Healed,
 ]);
 
 /** The status after a verdict. Pure: same inputs, same status, so "changed?" is a comparison. */

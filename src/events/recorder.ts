@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { KubeClient } from '../kube/client.js';
+import type { EventReason, ReadyReason } from '../api/reasons.js';
+import type { KubeApi } from '../kube/client.js';
+import { describeError } from '../kube/errors.js';
+import { apiPaths } from '../kube/resources.js';
 import { scrubString } from '../log/logger.js';
-import { describeError } from '../runtime/informer.js';
 
 export interface EventTarget {
   apiVersion: string;
@@ -13,6 +15,14 @@ export interface EventTarget {
 }
 
 export type EventType = 'Normal' | 'Warning';
+
+/** Every reason an Event may carry: a verdict's, or a step's (src/api/reasons.ts, nowhere else). */
+export type AnyEventReason = ReadyReason | EventReason;
+
+/** Where Events go; the recorder below, or a fake that keeps them in tests. */
+export interface EventSink {
+  record(target: EventTarget, type: EventType, reason: AnyEventReason, message: string): Promise<void>;
+}
 
 interface SeriesEntry {
   eventName: string;
@@ -32,11 +42,11 @@ const MAX_SERIES = 10_000;
  * does: the same object, type, reason and message within ten minutes become one Event with a
  * growing count. Failing to write an Event is logged, never thrown: Events are a report, not state.
  */
-export class EventRecorder {
+export class EventRecorder implements EventSink {
   private readonly series = new Map<string, SeriesEntry>();
 
   constructor(
-    private readonly client: KubeClient,
+    private readonly client: Pick<KubeApi, 'post' | 'mergePatch'>,
     private readonly logger: Logger,
     private readonly instance: string,
     private readonly now: () => number = Date.now,
@@ -52,13 +62,12 @@ export class EventRecorder {
     return `${new Date(Math.floor(micros / 1000)).toISOString().slice(0, 19)}.${fraction}Z`;
   }
 
-  async record(target: EventTarget, type: EventType, reason: string, message: string): Promise<void> {
+  async record(target: EventTarget, type: EventType, reason: AnyEventReason, message: string): Promise<void> {
     const safeMessage = scrubString(message).slice(0, 1024);
     const key = `${target.uid ?? target.namespace + '/' + target.name}|${type}|${reason}|${safeMessage}`;
     const now = this.now();
     const stamp = new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z');
     const existing = this.series.get(key);
-    const base = `/api/v1/namespaces/${encodeURIComponent(target.namespace)}/events`;
     this.logger.info(
       { object: `${target.kind}/${target.namespace}/${target.name}`, type, reason, message: safeMessage },
       'event',
@@ -68,31 +77,39 @@ export class EventRecorder {
         existing.count++;
         if (now - existing.lastWrittenAt < SERIES_WRITE_INTERVAL_MS) return;
         existing.lastWrittenAt = now;
-        await this.client.mergePatch(`${base}/${existing.eventName}`, {
-          count: existing.count,
-          lastTimestamp: stamp,
-        });
+        await this.client.mergePatch(
+          apiPaths.event(target.namespace, existing.eventName),
+          {
+            count: existing.count,
+            lastTimestamp: stamp,
+          },
+          { timeoutMs: 10_000 },
+        );
         return;
       }
       const eventName = `${target.name}.${randomBytes(8).toString('hex')}`;
-      await this.client.post(base, {
-        apiVersion: 'v1',
-        kind: 'Event',
-        metadata: { name: eventName, namespace: target.namespace },
-        involvedObject: target,
-        type,
-        reason,
-        message: safeMessage,
-        count: 1,
-        firstTimestamp: stamp,
-        lastTimestamp: stamp,
-        // Microsecond time: Events of one heal happen within a second, and this keeps their order.
-        eventTime: this.nextEventTime(now),
-        action: reason,
-        source: { component: COMPONENT },
-        reportingComponent: `authprobe.io/${COMPONENT}`,
-        reportingInstance: this.instance.slice(0, 128),
-      });
+      await this.client.post(
+        apiPaths.events(target.namespace),
+        {
+          apiVersion: 'v1',
+          kind: 'Event',
+          metadata: { name: eventName, namespace: target.namespace },
+          involvedObject: target,
+          type,
+          reason,
+          message: safeMessage,
+          count: 1,
+          firstTimestamp: stamp,
+          lastTimestamp: stamp,
+          // Microsecond time: Events of one heal happen within a second, and this keeps their order.
+          eventTime: this.nextEventTime(now),
+          action: reason,
+          source: { component: COMPONENT },
+          reportingComponent: `authprobe.io/${COMPONENT}`,
+          reportingInstance: this.instance.slice(0, 128),
+        },
+        { timeoutMs: 10_000 },
+      );
       if (this.series.size >= MAX_SERIES) this.series.delete(this.series.keys().next().value as string);
       this.series.set(key, { eventName, count: 1, lastWrittenAt: now });
     } catch (err) {

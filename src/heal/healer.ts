@@ -1,7 +1,7 @@
 import type { ResolvedSpec } from '../api/defaults.js';
 import type { AuthProbe, HealStatus } from '../api/types.js';
+import type { Verdict } from '../api/verdict.js';
 import type { EventTarget } from '../events/recorder.js';
-import type { Verdict } from '../controller/status.js';
 
 export interface HealInput {
   probe: AuthProbe;
@@ -11,10 +11,10 @@ export interface HealInput {
 }
 
 export interface HealOutcome {
-  /** The verdict to record: the probe's, or one that says what healing found or did. */
+  /** The verdict to record: the check's, or one that says what healing found or did. */
   verdict: Verdict;
   heals?: HealStatus;
-  /** A replacement token is in place: probe again at once instead of waiting an interval. */
+  /** A replacement token is in place (or the secret changed): check again at once, not an interval later. */
   probeAgainNow: boolean;
 }
 

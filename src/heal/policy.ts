@@ -1,6 +1,6 @@
-import { HealReason, ProbeReason } from '../api/reasons.js';
+import { HealAction, HealReason, ProbeReason, type HealKind, type ReadyReason } from '../api/reasons.js';
 import type { ResolvedSpec } from '../api/defaults.js';
-import type { Verdict } from '../controller/status.js';
+import type { Verdict } from '../api/verdict.js';
 
 /** What the controller learned about the secret before deciding (all read-only calls). */
 export interface SecretEvidence {
@@ -25,14 +25,12 @@ export interface HealBudget {
   now: number;
 }
 
-export type HealAction = 'RecreateSecret' | 'RemoveInvalidLabel';
-
 export type HealDecision =
   | { kind: 'none' }
-  | { kind: 'report'; reason: string; message: string }
-  | { kind: 'dry-run'; action: HealAction; message: string }
-  | { kind: 'rate-limited'; action: HealAction; message: string }
-  | { kind: 'heal'; action: HealAction; message: string };
+  | { kind: 'report'; reason: ReadyReason; message: string }
+  | { kind: 'dry-run'; action: HealKind; message: string }
+  | { kind: 'rate-limited'; action: HealKind; message: string }
+  | { kind: 'heal'; action: HealKind; message: string };
 
 /**
  * Whether and how to heal, as a chain of small rules in the order an admin would ask them. A
@@ -56,7 +54,7 @@ export function decideHeal(
         `(new pods get a fresh token) or fix the apiserver's service-account key flags.`,
     };
   }
-  const secret = spec.token.secretName ?? '(unnamed)';
+  const secret = spec.token.secretName;
   if (!evidence || !evidence.exists) return { kind: 'none' };
   if (evidence.review === 'authenticated') {
     return {
@@ -91,12 +89,12 @@ export function decideHeal(
       message: `${verdict.message} spec.heal.invalidatedLegacyToken is Report, so nothing was changed.`,
     };
   }
-  const action: HealAction =
+  const action: HealKind =
     invalidated && spec.heal.invalidatedLegacyToken === 'Revalidate'
-      ? 'RemoveInvalidLabel'
-      : 'RecreateSecret';
+      ? HealAction.LabelRemoved
+      : HealAction.SecretRecreated;
   const what =
-    action === 'RemoveInvalidLabel'
+    action === HealAction.LabelRemoved
       ? `remove the label kubernetes.io/legacy-token-invalid-since from secret ${secret}`
       : `replace secret ${secret} with a new kubernetes.io/service-account-token secret of the same name, labels and annotations`;
   if (spec.heal.policy === 'Disabled') {

@@ -1,29 +1,4 @@
-/** The parts of a pod template that can reference a secret. */
-interface PodSpecRefs {
-  volumes?: Array<{
-    secret?: { secretName?: string };
-    projected?: { sources?: Array<{ secret?: { name?: string } }> };
-  }>;
-  containers?: ContainerRefs[];
-  initContainers?: ContainerRefs[];
-}
-
-interface ContainerRefs {
-  env?: Array<{ valueFrom?: { secretKeyRef?: { name?: string } } }>;
-  envFrom?: Array<{ secretRef?: { name?: string } }>;
-}
-
-export interface WorkloadJson {
-  kind?: string;
-  metadata: { name: string; namespace: string; uid?: string };
-  spec?: { template?: { metadata?: { annotations?: Record<string, string> }; spec?: PodSpecRefs } };
-}
-
-export const WORKLOAD_KINDS = [
-  { kind: 'Deployment', path: 'deployments' },
-  { kind: 'StatefulSet', path: 'statefulsets' },
-  { kind: 'DaemonSet', path: 'daemonsets' },
-] as const;
+import type { WorkloadJson } from '../kube/resources.js';
 
 /** Same annotation `kubectl rollout restart` sets, so the rollout looks familiar to admins. */
 export const RESTARTED_AT_ANNOTATION = 'kubectl.kubernetes.io/restartedAt';

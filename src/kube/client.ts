@@ -2,37 +2,7 @@ import https from 'node:https';
 import http from 'node:http';
 import { createInterface } from 'node:readline';
 import type { ClusterAccess } from './access.js';
-
-/** A failed apiserver call, carrying the HTTP status and the `Status` reason the apiserver gave. */
-export class KubeApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly reason: string,
-    message: string,
-    readonly details?: unknown,
-  ) {
-    super(message);
-    this.name = 'KubeApiError';
-  }
-}
-
-/** Transport-level failure: the apiserver was not reached or the connection broke. */
-export class KubeTransportError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'KubeTransportError';
-  }
-}
-
-export const isNotFound = (err: unknown): boolean => err instanceof KubeApiError && err.status === 404;
-export const isConflict = (err: unknown): boolean => err instanceof KubeApiError && err.status === 409;
-export const isAlreadyExists = (err: unknown): boolean =>
-  err instanceof KubeApiError && err.status === 409 && err.reason === 'AlreadyExists';
-export const isGone = (err: unknown): boolean => err instanceof KubeApiError && err.status === 410;
-export const isUnauthorized = (err: unknown): boolean => err instanceof KubeApiError && err.status === 401;
+import { KubeApiError, KubeTransportError } from './errors.js';
 
 export type Query = Record<string, string | number | boolean | undefined>;
 
@@ -43,6 +13,9 @@ export interface RequestOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
 }
+
+/** What controllers and the healer need of the client: the verbs, nothing else (a fake records them in tests). */
+export type KubeApi = Pick<KubeClient, 'get' | 'post' | 'put' | 'delete' | 'mergePatch'>;
 
 export interface WatchEvent<T = unknown> {
   type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';

@@ -1,4 +1,5 @@
-import type { KubeClient } from './client.js';
+import type { KubeApi } from './client.js';
+import { apiPaths } from './resources.js';
 
 export type TokenReviewOutcome =
   | { authenticated: true; username: string; uid?: string; groups?: string[] }
@@ -9,7 +10,7 @@ export type TokenReviewOutcome =
  * whom. The token goes only into the request body; nothing returned here contains it.
  */
 export async function reviewToken(
-  client: KubeClient,
+  client: Pick<KubeApi, 'post'>,
   token: string,
   timeoutMs = 10_000,
 ): Promise<TokenReviewOutcome> {
@@ -20,7 +21,7 @@ export async function reviewToken(
       error?: string;
     };
   }>(
-    '/apis/authentication.k8s.io/v1/tokenreviews',
+    apiPaths.tokenReviews(),
     { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
     { timeoutMs },
   );
@@ -34,12 +35,4 @@ export async function reviewToken(
     };
   }
   return { authenticated: false, error: status.error };
-}
-
-/** The token of a `kubernetes.io/service-account-token` secret, decoded, or undefined when not filled yet. */
-export function secretToken(secret: { data?: Record<string, string> }): string | undefined {
-  const encoded = secret.data?.token;
-  if (!encoded) return undefined;
-  const token = Buffer.from(encoded, 'base64').toString('utf8').trim();
-  return token || undefined;
 }

@@ -1,6 +1,8 @@
 import { loadConfig, ConfigError, describeSettings, type OperatorConfig } from '../config/config.js';
 import { createLogger, type Logger } from '../log/logger.js';
-import { KubeClient, isUnauthorized } from '../kube/client.js';
+import { KubeClient } from '../kube/client.js';
+import { isUnauthorized } from '../kube/errors.js';
+import type { PodJson } from '../kube/resources.js';
 import { KubeconfigError, loadClusterAccess, type ClusterAccess } from '../kube/access.js';
 import { OperatorMetrics } from '../metrics/metrics.js';
 import { Informer, apiListWatcher } from '../runtime/informer.js';
@@ -10,7 +12,10 @@ import { apiLeaseStore } from '../runtime/leader.js';
 import { EventRecorder } from '../events/recorder.js';
 import { AUTHPROBE_GROUP, AUTHPROBE_PLURAL, AUTHPROBE_VERSION, type AuthProbe } from '../api/types.js';
 import { LABEL_MANAGED_BY, LABEL_PROBE, MANAGED_BY_VALUE } from '../api/labels.js';
-import { AuthProbeReconciler, type PodJson } from '../controller/authprobe-reconciler.js';
+import { AuthProbeReconciler } from '../controller/authprobe-reconciler.js';
+import { PodCheck } from '../checks/pod/pod-check.js';
+import { TokenReviewCheckKind } from '../checks/token-review/token-review-check.js';
+import { RotationSignal } from '../signals/rotation.js';
 import { SecretHealer } from '../heal/secret-healer.js';
 import { CredentialWatch } from './credential-watch.js';
 
@@ -127,15 +132,27 @@ export function buildOperator(
         informerOptions(`probe-pods${namespace ? '/' + namespace : ''}`),
       ),
   );
+  const pods = unionCache(podInformers);
+  const now = Date.now;
   const reconciler = new AuthProbeReconciler({
     client,
     probes: unionCache(probeInformers),
-    pods: unionCache(podInformers),
+    checks: {
+      Pod: new PodCheck({ client, pods, logger, probeImage: config.probeImage, now }),
+      TokenReview: new TokenReviewCheckKind({ client, now }),
+    },
     recorder,
     metrics,
     logger,
-    probeImage: config.probeImage,
     healer,
+    rotation: new RotationSignal({
+      recorder,
+      metrics,
+      logger,
+      operatorNamespace: config.operatorNamespace,
+      namespaceThreshold: config.rotationSuspectNamespaces,
+      windowMs: config.rotationSuspectWindowMs,
+    }),
   });
   const controller = new Controller({
     name: 'authprobe',

@@ -12,7 +12,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { parseArgs } from 'node:util';
-import { parseDuration } from '../api/defaults.js';
+import { parseDuration } from '../api/duration.js';
+import { readTokenClaims } from './claims.js';
 import {
   PROBE_RESULT_VERSION,
   ProbeErrorCode,
@@ -22,7 +23,6 @@ import {
   type HttpStep,
   type IdentityStep,
   type ProbeResult,
-  type TokenClaims,
   type TransportError,
 } from './result.js';
 
@@ -72,43 +72,6 @@ async function readMountedFile(path: string): Promise<MountedFile> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     return { state: code === 'ENOENT' ? 'missing' : 'unreadable' };
-  }
-}
-
-function toIsoSeconds(epochSeconds: unknown): string | undefined {
-  return typeof epochSeconds === 'number' ? new Date(epochSeconds * 1000).toISOString() : undefined;
-}
-
-function asString(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
-}
-
-/**
- * The token's public claims (header and payload of the JWT; the signature is not looked at). They say
- * whether a rejected token is legacy or bound, which key signed it and when it expires.
- */
-export function readTokenClaims(token: string): TokenClaims {
-  const [header, payload] = token.split('.');
-  try {
-    const h = JSON.parse(Buffer.from(header ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
-    const p = JSON.parse(Buffer.from(payload ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
-    const kind = p['kubernetes.io']
-      ? 'bound'
-      : p['kubernetes.io/serviceaccount/secret.name']
-        ? 'legacy'
-        : 'unknown';
-    const claims: TokenClaims = { kind };
-    const fields: Array<[keyof TokenClaims, string | undefined]> = [
-      ['issuer', asString(p['iss'])],
-      ['subject', asString(p['sub'])],
-      ['keyId', asString(h['kid'])],
-      ['issuedAt', toIsoSeconds(p['iat'])],
-      ['expiresAt', toIsoSeconds(p['exp'])],
-    ];
-    for (const [key, value] of fields) if (value !== undefined) Object.assign(claims, { [key]: value });
-    return claims;
-  } catch {
-    return { kind: 'unknown' };
   }
 }
 
@@ -380,11 +343,12 @@ export async function probeCommand(
     return 64;
   }
   const timeoutText = values.timeout ?? '30000';
-  const timeout = /^\d+$/.test(timeoutText)
-    ? { ok: true as const, ms: Number(timeoutText) }
-    : parseDuration(timeoutText, '--timeout');
-  if (!timeout.ok || timeout.ms <= 0) {
-    io.stderr(`${timeout.ok ? '--timeout must be positive' : timeout.message}\n${USAGE}`);
+  // A bare number is milliseconds: that is how the controller passes it (spec.timeoutMs).
+  const timeoutMs = /^\d+$/.test(timeoutText) ? Number(timeoutText) : parseDuration(timeoutText);
+  if (timeoutMs === undefined || timeoutMs <= 0) {
+    io.stderr(
+      `${timeoutMs === undefined ? `--timeout: "${timeoutText}" is not a duration such as 30s or 1500ms` : '--timeout must be positive'}\n${USAGE}`,
+    );
     return 64;
   }
 
@@ -393,7 +357,7 @@ export async function probeCommand(
     apiserverHost: io.env['KUBERNETES_SERVICE_HOST'],
     apiserverPort: io.env['KUBERNETES_SERVICE_PORT'],
     path,
-    timeoutMs: timeout.ms,
+    timeoutMs,
   });
   const line = serializeProbeResult(result, secrets);
   io.stdout(line);

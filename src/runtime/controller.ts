@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import { WorkQueue, type WorkQueueOptions } from './workqueue.js';
-import { describeError, objectKey, type Informer, type KubeObject } from './informer.js';
+import { describeError } from '../kube/errors.js';
+import type { KubeObject } from '../kube/resources.js';
+import { objectKey, type Informer } from './informer.js';
 import type { OperatorMetrics } from '../metrics/metrics.js';
 
 export interface ReconcileResult {

@@ -1,31 +1,8 @@
 import type { Logger } from 'pino';
 import { backoffDelay, sleep, systemClock, type Clock } from './clock.js';
-import { isGone, KubeApiError, type KubeClient, type WatchEvent } from '../kube/client.js';
-
-export interface ObjectMeta {
-  name?: string;
-  namespace?: string;
-  uid?: string;
-  resourceVersion?: string;
-  generation?: number;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  ownerReferences?: Array<{
-    apiVersion: string;
-    kind: string;
-    name: string;
-    uid: string;
-    controller?: boolean;
-  }>;
-  deletionTimestamp?: string;
-  creationTimestamp?: string;
-}
-
-export interface KubeObject {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: ObjectMeta;
-}
+import type { KubeClient, WatchEvent } from '../kube/client.js';
+import { describeError, isGone, KubeApiError } from '../kube/errors.js';
+import type { KubeObject, ObjectMeta } from '../kube/resources.js';
 
 export interface ListResult<T> {
   items: T[];
@@ -288,19 +265,6 @@ export class Informer<T extends KubeObject> {
     this.synced = true;
     this.syncWaiters.splice(0).forEach((resolve) => resolve());
   }
-}
-
-export function describeError(err: unknown): {
-  name: string;
-  message: string;
-  status?: number;
-  code?: string;
-} {
-  if (err instanceof Error) {
-    const e = err as Error & { status?: number; code?: string };
-    return { name: e.name, message: e.message, status: e.status, code: e.code };
-  }
-  return { name: 'Error', message: String(err) };
 }
 
 export interface ResourceSelector {

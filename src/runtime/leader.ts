@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { sleep, systemClock, type Clock } from './clock.js';
-import { isAlreadyExists, isConflict, isNotFound, type KubeClient } from '../kube/client.js';
-import { describeError } from './informer.js';
+import type { KubeClient } from '../kube/client.js';
+import { describeError, isAlreadyExists, isConflict, isNotFound } from '../kube/errors.js';
 
 /** The fields of a `coordination.k8s.io/v1` Lease spec that leader election uses. */
 export interface LeaseSpec {

@@ -2,7 +2,8 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { LeaderElector, type LeaseStore } from './leader.js';
 import type { Controller } from './controller.js';
-import type { Informer, KubeObject } from './informer.js';
+import type { KubeObject } from '../kube/resources.js';
+import type { Informer } from './informer.js';
 import type { OperatorMetrics } from '../metrics/metrics.js';
 import { startHttpServer } from '../http/server.js';
 

@@ -1,4 +1,5 @@
-import { stripManagedFields, type KubeObject } from './informer.js';
+import type { KubeObject } from '../kube/resources.js';
+import { stripManagedFields } from './informer.js';
 
 /**
  * Remembers objects this process just wrote until the informer's cache has caught up, so that a

@@ -187,11 +187,6 @@ const invalid: InvalidCase[] = [
     body: authProbe('a', { ...valid, interval: '30s', timeout: '30s' }),
     mentions: ['spec.timeout', 'timeout must be shorter than interval'],
   },
-  {
-    name: 'default timeout above a short interval',
-    body: authProbe('a', { ...valid, interval: '20s' }),
-    mentions: ['spec.timeout', 'timeout must be shorter than interval'],
-  },
   { name: 'relative path', body: authProbe('a', { ...valid, path: 'api' }), mentions: ['spec.path'] },
   {
     name: 'TokenReview check of a projected token',
@@ -265,12 +260,20 @@ describe('AuthProbe admission: valid specs are accepted with defaults', () => {
       token: { source: 'Projected' },
       check: 'Pod',
       interval: '5m',
-      timeout: '30s',
       path: '/api',
       heal: { policy: 'Auto', invalidatedLegacyToken: 'Recreate', restartWorkloads: false, maxPerHour: 3 },
       keepPods: 3,
     });
   });
+
+  it.each(['10s', '20s', '30s'])(
+    'interval %s alone is accepted: the timeout follows the interval (no CRD default)',
+    async (interval) => {
+      const created = await dryRunCreate(authProbe('short', { serviceAccountName: 'web-app', interval }));
+      expect(created['spec']).toMatchObject({ interval });
+      expect(created['spec']).not.toHaveProperty('timeout');
+    },
+  );
 
   it('a secret-sourced probe keeps its values and gets the rest', async () => {
     const created = await dryRunCreate(

@@ -76,7 +76,7 @@ const specShape = {
   },
   check: { type: 'string', required: false, enum: CHECK_MODES, default: SPEC_DEFAULTS.check },
   interval: { type: 'string', required: false, default: SPEC_DEFAULTS.interval },
-  timeout: { type: 'string', required: false, default: SPEC_DEFAULTS.timeout },
+  timeout: { type: 'string', required: false },
   path: { type: 'string', required: false, default: SPEC_DEFAULTS.path },
   heal: {
     type: 'object',

@@ -1,8 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
-import { parseDuration, resolveSpec } from '../../../src/api/defaults.js';
+import { resolveSpec } from '../../../src/api/defaults.js';
+import { formatDuration, parseDuration } from '../../../src/api/duration.js';
 import type { AuthProbeSpec } from '../../../src/api/types.js';
 
-describe('parseDuration', () => {
+describe('parseDuration (the one duration grammar)', () => {
   it.each([
     ['30s', 30_000],
     ['5m', 300_000],
@@ -12,13 +13,21 @@ describe('parseDuration', () => {
     ['250ms', 250],
     ['2m0s', 120_000],
   ])('%s → %i ms', (text, ms) => {
-    expect(parseDuration(text, 'spec.interval')).toEqual({ ok: true, ms });
+    expect(parseDuration(text)).toBe(ms);
   });
 
-  it.each(['', '5', 'm', '5 m', '-5m', '5d', '1h-2m', ' 5m'])('rejects %j naming the field', (text) => {
-    const parsed = parseDuration(text, 'spec.timeout');
-    expect(parsed.ok).toBe(false);
-    expect(!parsed.ok && parsed.message).toMatch(/^spec\.timeout: ".*" is not a duration/);
+  it.each(['', '5', 'm', '5 m', '-5m', '5d', '1h-2m'])('rejects %j', (text) => {
+    expect(parseDuration(text)).toBeUndefined();
+  });
+
+  it.each([
+    [30_000, '30s'],
+    [300_000, '5m'],
+    [5_400_000, '1h30m'],
+    [750, '750ms'],
+    [0, '0ms'],
+  ])('formats %i ms as %s', (ms, text) => {
+    expect(formatDuration(ms)).toBe(text);
   });
 });
 
@@ -29,6 +38,30 @@ describe('resolveSpec', () => {
       ok: true,
       spec: { intervalMs: 300_000, timeoutMs: 30_000, path: '/api', check: 'Pod' },
     });
+  });
+
+  it.each([
+    ['10s', 5_000],
+    ['30s', 15_000],
+    ['1m', 30_000],
+    ['1h', 30_000],
+  ])('interval %s alone is valid: the default timeout follows it (%i ms)', (interval, timeoutMs) => {
+    expect(resolveSpec({ serviceAccountName: 'sa', interval })).toMatchObject({
+      ok: true,
+      spec: { timeoutMs },
+    });
+  });
+
+  it('a timeout the user set is kept', () => {
+    expect(resolveSpec({ serviceAccountName: 'sa', interval: '10s', timeout: '9s' })).toMatchObject({
+      ok: true,
+      spec: { timeoutMs: 9_000, timeout: '9s' },
+    });
+  });
+
+  it('a Secret source resolves to a token that has its secretName', () => {
+    const resolved = resolveSpec({ serviceAccountName: 'sa', token: { source: 'Secret', secretName: 's' } });
+    expect(resolved).toMatchObject({ ok: true, spec: { token: { source: 'Secret', secretName: 's' } } });
   });
 
   it.each<[string, AuthProbeSpec, string]>([

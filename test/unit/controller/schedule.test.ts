@@ -1,11 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import {
-  decideSchedule,
-  jitterMs,
-  markFromStatus,
-  ANNOTATION_POD_GENERATION,
-  ANNOTATION_POD_PROBE_NOW,
-} from '../../../src/controller/schedule.js';
+import { decideSchedule, jitterMs, markFromStatus } from '../../../src/controller/schedule.js';
+import { ANNOTATION_CHECK_GENERATION, ANNOTATION_CHECK_PROBE_NOW } from '../../../src/api/labels.js';
 import { statusAfterVerdict, statusWhileProbing } from '../../../src/controller/status.js';
 import type { AuthProbe } from '../../../src/api/types.js';
 
@@ -33,7 +28,7 @@ describe('decideSchedule', () => {
   });
 
   it('probes at once when the spec changed since the last probe pod', () => {
-    const latest = pod(T0 - MIN, { [ANNOTATION_POD_GENERATION]: '1' });
+    const latest = pod(T0 - MIN, { [ANNOTATION_CHECK_GENERATION]: '1' });
     expect(
       decideSchedule(
         probe({}, { observedGeneration: 1, lastProbe: { time: '2026-11-28T11:59:00Z' } }),
@@ -47,17 +42,19 @@ describe('decideSchedule', () => {
   it('probes at once when the probe-now annotation takes a new value, and only once per value', () => {
     const status = { observedGeneration: 2, lastProbe: { time: '2026-11-28T11:59:00Z' } };
     const asked = probe({ annotations: { 'authprobe.io/probe-now': 'a' } }, status);
-    expect(decideSchedule(asked, pod(T0 - MIN, { [ANNOTATION_POD_GENERATION]: '2' }), 5 * MIN, T0)).toEqual({
-      probeNow: true,
-      trigger: 'Requested',
-    });
-    const handled = pod(T0 - MIN, { [ANNOTATION_POD_GENERATION]: '2', [ANNOTATION_POD_PROBE_NOW]: 'a' });
+    expect(decideSchedule(asked, pod(T0 - MIN, { [ANNOTATION_CHECK_GENERATION]: '2' }), 5 * MIN, T0)).toEqual(
+      {
+        probeNow: true,
+        trigger: 'Requested',
+      },
+    );
+    const handled = pod(T0 - MIN, { [ANNOTATION_CHECK_GENERATION]: '2', [ANNOTATION_CHECK_PROBE_NOW]: 'a' });
     expect(decideSchedule(asked, handled, 5 * MIN, T0).probeNow).toBe(false);
   });
 
   it('waits the interval plus a stable jitter of at most 10% after the last probe', () => {
     const status = { observedGeneration: 2, lastProbe: { time: new Date(T0).toISOString() } };
-    const latest = pod(T0 - 5_000, { [ANNOTATION_POD_GENERATION]: '2' });
+    const latest = pod(T0 - 5_000, { [ANNOTATION_CHECK_GENERATION]: '2' });
     const jitter = jitterMs('uid-1', 5 * MIN);
     expect(jitter).toBeGreaterThanOrEqual(0);
     expect(jitter).toBeLessThan(30_000);

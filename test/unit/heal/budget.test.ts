@@ -1,8 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { HealLedger, appendHistory, healsInLastHour } from '../../../src/heal/budget.js';
-import { RotationDetector } from '../../../src/heal/rotation.js';
 import { consumesSecret } from '../../../src/heal/workloads.js';
-import { intentFor, replacementSecret } from '../../../src/heal/replacement.js';
+import { intentFor, replacementSecret } from '../../../src/heal/intent.js';
 
 const HOUR = 3_600_000;
 
@@ -39,27 +38,6 @@ describe('heal bounds', () => {
     expect(history).toEqual(['2026-11-28T11:30:00Z', '2026-11-28T12:00:00Z']);
     expect(healsInLastHour(history, now)).toBe(2);
     expect(healsInLastHour(history, now + HOUR - 1)).toBe(1);
-  });
-});
-
-describe('RotationDetector', () => {
-  it('raises once when enough namespaces reject within the window, and clears on recovery', () => {
-    const detector = new RotationDetector(3, 600_000);
-    expect(detector.recordRejection('a', 'a/p', 0)).toBe(false);
-    expect(detector.recordRejection('a', 'a/q', 1)).toBe(false);
-    expect(detector.recordRejection('b', 'b/p', 2)).toBe(false);
-    expect(detector.recordRejection('c', 'c/p', 3)).toBe(true);
-    expect(detector.recordRejection('d', 'd/p', 4)).toBe(false);
-    expect(detector.isSuspected).toBe(true);
-    detector.recordRecovery('c', 'c/p', 5);
-    expect(detector.recordRecovery('d', 'd/p', 6)).toBe(true);
-    expect(detector.isSuspected).toBe(false);
-  });
-
-  it('rejections older than the window do not count', () => {
-    const detector = new RotationDetector(2, 1000);
-    detector.recordRejection('a', 'a/p', 0);
-    expect(detector.recordRejection('b', 'b/p', 2000)).toBe(false);
   });
 });
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { decideHeal, type HealBudget, type SecretEvidence } from '../../../src/heal/policy.js';
 import { resolveSpec, type ResolvedSpec } from '../../../src/api/defaults.js';
 import type { AuthProbeSpec } from '../../../src/api/types.js';
-import type { Verdict } from '../../../src/controller/status.js';
+import type { Verdict } from '../../../src/api/verdict.js';
 
 function spec(overrides: Partial<AuthProbeSpec> = {}): ResolvedSpec {
   const resolved = resolveSpec({
@@ -94,7 +94,7 @@ describe('decideHeal', () => {
       rejected,
       confirmed,
       budget,
-      'dry-run:RecreateSecret',
+      'dry-run:SecretRecreated',
     ],
     [
       'per-probe rate reached',
@@ -102,7 +102,7 @@ describe('decideHeal', () => {
       rejected,
       confirmed,
       { ...budget, probeHealsLastHour: 2 },
-      'rate-limited:RecreateSecret',
+      'rate-limited:SecretRecreated',
     ],
     [
       'maxPerHour 0 never heals',
@@ -110,7 +110,7 @@ describe('decideHeal', () => {
       rejected,
       confirmed,
       budget,
-      'rate-limited:RecreateSecret',
+      'rate-limited:SecretRecreated',
     ],
     [
       'cluster budget used up',
@@ -118,7 +118,7 @@ describe('decideHeal', () => {
       rejected,
       confirmed,
       { ...budget, clusterRemaining: 0 },
-      'rate-limited:RecreateSecret',
+      'rate-limited:SecretRecreated',
     ],
     [
       'back-off after a failed heal',
@@ -126,7 +126,7 @@ describe('decideHeal', () => {
       rejected,
       confirmed,
       { ...budget, backoffUntil: budget.now + 5_000 },
-      'rate-limited:RecreateSecret',
+      'rate-limited:SecretRecreated',
     ],
     [
       'confirmed 401, Auto, within budget: recreate',
@@ -134,7 +134,7 @@ describe('decideHeal', () => {
       rejected,
       confirmed,
       budget,
-      'heal:RecreateSecret',
+      'heal:SecretRecreated',
     ],
     [
       'invalidated legacy token, Recreate',
@@ -142,7 +142,7 @@ describe('decideHeal', () => {
       rejected,
       { ...confirmed, invalidSince: '2026-01-01' },
       budget,
-      'heal:RecreateSecret',
+      'heal:SecretRecreated',
     ],
     [
       'invalidated legacy token, Revalidate removes the label',
@@ -150,7 +150,7 @@ describe('decideHeal', () => {
       rejected,
       { ...confirmed, invalidSince: '2026-01-01' },
       budget,
-      'heal:RemoveInvalidLabel',
+      'heal:LabelRemoved',
     ],
     [
       'invalidated legacy token, Report',

@@ -9,8 +9,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProbeReason } from '../../../src/api/reasons.js';
-import { classifyProbe } from '../../../src/probe/classify.js';
-import { probeCommand, readTokenClaims, runProbe, type ProbeOptions } from '../../../src/probe/program.js';
+import { classifyProbe } from '../../../src/checks/pod/classify.js';
+import { probeCommand, runProbe, type ProbeOptions } from '../../../src/probe/program.js';
+import { readTokenClaims } from '../../../src/probe/claims.js';
 import { parseProbeResult } from '../../../src/probe/result.js';
 
 const fixture = (name: string): string =>

@@ -1,11 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
-import {
-  Informer,
-  type KubeObject,
-  type ListWatcher,
-  type ListResult,
-} from '../../../src/runtime/informer.js';
-import { KubeApiError, KubeTransportError, type WatchEvent } from '../../../src/kube/client.js';
+import { Informer, type ListWatcher, type ListResult } from '../../../src/runtime/informer.js';
+import type { WatchEvent } from '../../../src/kube/client.js';
+import { KubeApiError, KubeTransportError } from '../../../src/kube/errors.js';
+import type { KubeObject } from '../../../src/kube/resources.js';
 import { FakeClock, flush } from '../support/fake-clock.js';
 import { memoryLogger } from '../support/logger.js';
 

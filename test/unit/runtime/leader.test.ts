@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { LeaderElector, type LeaseSpec, type LeaseStore } from '../../../src/runtime/leader.js';
-import { KubeApiError } from '../../../src/kube/client.js';
+import { KubeApiError } from '../../../src/kube/errors.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { memoryLogger } from '../support/logger.js';
 

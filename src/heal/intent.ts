@@ -5,20 +5,10 @@ import {
   LABEL_LEGACY_TOKEN_LAST_USED,
   SECRET_TYPE_SERVICE_ACCOUNT_TOKEN,
 } from '../api/labels.js';
-
-export interface SecretJson {
-  metadata: {
-    name: string;
-    namespace: string;
-    uid?: string;
-    resourceVersion?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    deletionTimestamp?: string;
-  };
-  type?: string;
-  data?: Record<string, string>;
-}
+import type { AuthProbe } from '../api/types.js';
+import type { KubeApi } from '../kube/client.js';
+import { errorMessage, isNotFound, KubeApiError } from '../kube/errors.js';
+import { apiPaths, type SecretJson } from '../kube/resources.js';
 
 /**
  * What survives a heal: persisted on the AuthProbe before the secret is deleted, so the next
@@ -93,5 +83,40 @@ export function parseIntent(text: string | undefined): HealIntent | undefined {
     return typeof value.secretName === 'string' && typeof value.staleUid === 'string' ? value : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Where the intent is kept between "about to delete" and "replacement confirmed": an annotation on the
+ * AuthProbe, written before the delete and removed when the heal ends either way.
+ */
+export class IntentStore {
+  constructor(private readonly client: Pick<KubeApi, 'mergePatch'>) {}
+
+  read(probe: AuthProbe): HealIntent | undefined {
+    return parseIntent(probe.metadata.annotations?.[ANNOTATION_HEAL_INTENT]);
+  }
+
+  save(probe: AuthProbe, intent: HealIntent): Promise<void> {
+    return this.write(probe, JSON.stringify(intent));
+  }
+
+  clear(probe: AuthProbe): Promise<void> {
+    return this.write(probe, null);
+  }
+
+  private async write(probe: AuthProbe, value: string | null): Promise<void> {
+    try {
+      await this.client.mergePatch(
+        apiPaths.authProbe(probe.metadata.namespace, probe.metadata.name),
+        { metadata: { annotations: { [ANNOTATION_HEAL_INTENT]: value } } },
+        { timeoutMs: 15_000 },
+      );
+    } catch (err) {
+      if (value === null && isNotFound(err)) return;
+      throw err instanceof KubeApiError
+        ? err
+        : new Error(`could not record the heal intent: ${errorMessage(err)}`);
+    }
   }
 }

@@ -1,14 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
 import type { V1Pod } from '@kubernetes/client-node';
-import { resolveSpec, type ResolvedSpec } from '../../../src/api/defaults.js';
-import type { AuthProbe, AuthProbeSpec } from '../../../src/api/types.js';
+import { resolveSpec, type ResolvedSpec } from '../../../../src/api/defaults.js';
+import type { AuthProbe, AuthProbeSpec } from '../../../../src/api/types.js';
 import {
   buildProbePod,
   newRunId,
   probePodDeadlineSeconds,
   probePodName,
   probePodOverdueAfterMs,
-} from '../../../src/probe/pod.js';
+} from '../../../../src/checks/pod/probe-pod.js';
 
 function probe(spec: AuthProbeSpec, name = 'dashboard'): { probe: AuthProbe; spec: ResolvedSpec } {
   const resolved = resolveSpec(spec);

@@ -11,10 +11,10 @@
  * Restricted Pod Security profile, restartPolicy Never, a deadline, tiny requests, owned by the AuthProbe.
  */
 import type { V1Container, V1Pod, V1ResourceRequirements, V1Volume } from '@kubernetes/client-node';
-import { DEFAULT_PROJECTED_EXPIRATION_SECONDS, type ResolvedSpec } from '../api/defaults.js';
-import { LABEL_MANAGED_BY, LABEL_PROBE, LABEL_RUN, MANAGED_BY_VALUE } from '../api/labels.js';
-import { AUTHPROBE_API_VERSION, AUTHPROBE_KIND, type AuthProbe, type ResourceList } from '../api/types.js';
-import { SERVICE_ACCOUNT_DIR } from './result.js';
+import { DEFAULT_PROJECTED_EXPIRATION_SECONDS, type ResolvedSpec } from '../../api/defaults.js';
+import { LABEL_MANAGED_BY, LABEL_PROBE, LABEL_RUN, MANAGED_BY_VALUE } from '../../api/labels.js';
+import { AUTHPROBE_API_VERSION, AUTHPROBE_KIND, type AuthProbe, type ResourceList } from '../../api/types.js';
+import { SERVICE_ACCOUNT_DIR } from '../../probe/result.js';
 
 export const PROBE_CONTAINER_NAME = 'probe';
 /** Non-root user of the probe container (the distroless "nonroot" user). */

@@ -1,20 +1,21 @@
 import { describe, expect, it } from '@jest/globals';
 import type { V1PodStatus } from '@kubernetes/client-node';
-import { ProbeReason } from '../../../src/api/reasons.js';
-import type { ConditionStatus } from '../../../src/api/types.js';
+import { ProbeReason } from '../../../../src/api/reasons.js';
+import type { ConditionStatus } from '../../../../src/api/types.js';
 import {
   classifyPodFailure,
   classifyProbe,
-  classifyTokenReview,
   podCreateFailedVerdict,
-  tokenNotIssuedVerdict,
+  unreadableResultVerdict,
+} from '../../../../src/checks/pod/classify.js';
+import { classifyTokenReview, type TokenReviewCheck } from '../../../../src/checks/token-review/classify.js';
+import {
   secretNotFoundVerdict,
   serviceAccountNotFoundVerdict,
-  unreadableResultVerdict,
+  tokenNotIssuedVerdict,
   type ClassifyContext,
-  type TokenReviewCheck,
-} from '../../../src/probe/classify.js';
-import type { HttpStep, IdentityStep, ProbeResult } from '../../../src/probe/result.js';
+} from '../../../../src/checks/verdicts.js';
+import type { HttpStep, IdentityStep, ProbeResult } from '../../../../src/probe/result.js';
 
 const FAKE_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW0ifQ.c2lnbmF0dXJlLW5vdC1yZWFs';
 const EXPECTED_USER = 'system:serviceaccount:team:dashboard';

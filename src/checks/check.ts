@@ -1,0 +1,57 @@
+import type { ResolvedSpec } from '../api/defaults.js';
+import type { AuthProbe } from '../api/types.js';
+import type { Verdict } from '../api/verdict.js';
+import type { ProbeTrigger } from '../controller/schedule.js';
+
+/**
+ * When the last check of an AuthProbe ran and what it answered, as the schedule reads it: a probe pod's
+ * creation time and annotations, or (checks without pods) the same read from status.lastProbe.
+ */
+export interface CheckMark {
+  name: string;
+  createdAt: number;
+  annotations: Record<string, string>;
+}
+
+/** A verdict a check reached, with how long the check took (authprobe_probe_duration_seconds). */
+export interface CheckVerdict {
+  kind: 'verdict';
+  verdict: Verdict;
+  durationMs?: number;
+  /** Look again after this long instead of at the next interval (e.g. a pod could not be created). */
+  retryInMs?: number;
+}
+
+/** What the check found when the reconciler looked. */
+export type Observation =
+  | CheckVerdict
+  /** A check is running (a probe pod without a result yet); its own updates wake the reconciler. */
+  | { kind: 'in-flight'; message: string; recheckInMs: number }
+  | { kind: 'nothing' };
+
+/** What starting a check came to. */
+export type Started =
+  /** The check finished at once (TokenReview), or found without using the token why it cannot run. */
+  | CheckVerdict
+  /** A probe pod was created; its result arrives later. */
+  | { kind: 'started'; message: string; recheckInMs: number }
+  /** Nothing was started this time (e.g. the pod already exists); look again soon. */
+  | { kind: 'retry'; inMs: number };
+
+/**
+ * One way of proving a token ("a check kind"): the probe pod, the controller-side TokenReview, later a
+ * copy checked against another server. The reconciler only chooses one by spec.check and calls it; how
+ * a check is done, and how its raw result becomes a verdict, is the check's business.
+ */
+export interface TokenCheck {
+  /** A finished check whose verdict has not been recorded yet, or one still running. */
+  observe(probe: AuthProbe, spec: ResolvedSpec): Observation;
+  /** The mark of the last check, for the schedule. */
+  lastMark(probe: AuthProbe): CheckMark | undefined;
+  /** Runs or starts a check now. After a heal (`AfterHeal`) it reads around caches. */
+  start(probe: AuthProbe, spec: ResolvedSpec, trigger: ProbeTrigger): Promise<Started>;
+  /** Clean-up once a verdict is recorded (e.g. old probe pods). */
+  afterRecord?(probe: AuthProbe, spec: ResolvedSpec): Promise<void>;
+}
+
+export type CheckKinds = Record<ResolvedSpec['check'], TokenCheck>;

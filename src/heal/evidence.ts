@@ -1,0 +1,38 @@
+import { LABEL_LEGACY_TOKEN_INVALID_SINCE } from '../api/labels.js';
+import type { KubeApi } from '../kube/client.js';
+import { errorMessage } from '../kube/errors.js';
+import { apiPaths, getOrUndefined, secretToken, type SecretJson } from '../kube/resources.js';
+import { reviewToken } from '../kube/token-review.js';
+import type { SecretEvidence } from './policy.js';
+
+/**
+ * Read-only evidence before deciding: does the secret exist (read fresh, not from a cache), is it
+ * labelled invalid, and what does a TokenReview of its *current* token say. The secret read here is
+ * the one a heal acts on: its uid and resourceVersion become the delete's preconditions.
+ */
+export async function gatherEvidence(
+  client: Pick<KubeApi, 'get' | 'post'>,
+  namespace: string,
+  secretName: string,
+): Promise<{ evidence: SecretEvidence; secret?: SecretJson }> {
+  const secret = await getOrUndefined<SecretJson>(client, apiPaths.secret(namespace, secretName), {
+    timeoutMs: 10_000,
+  });
+  if (!secret)
+    return { evidence: { exists: false, review: 'review-failed', reviewError: 'the secret is gone' } };
+  const invalidSince = secret.metadata.labels?.[LABEL_LEGACY_TOKEN_INVALID_SINCE];
+  const token = secretToken(secret);
+  if (!token) return { evidence: { exists: true, invalidSince, review: 'no-token' }, secret };
+  try {
+    const review = await reviewToken(client, token);
+    const evidence: SecretEvidence = review.authenticated
+      ? { exists: true, invalidSince, review: 'authenticated', reviewedAs: review.username }
+      : { exists: true, invalidSince, review: 'rejected' };
+    return { evidence, secret };
+  } catch (err) {
+    return {
+      evidence: { exists: true, invalidSince, review: 'review-failed', reviewError: errorMessage(err) },
+      secret,
+    };
+  }
+}

@@ -1,0 +1,60 @@
+import type { Logger } from 'pino';
+import type { ResolvedSpec } from '../../api/defaults.js';
+import type { HealKind } from '../../api/reasons.js';
+import type { AuthProbe } from '../../api/types.js';
+import type { Verdict } from '../../api/verdict.js';
+import type { EventSink, EventTarget } from '../../events/recorder.js';
+import type { KubeApi } from '../../kube/client.js';
+import type { SecretJson } from '../../kube/resources.js';
+import type { IntentStore } from '../intent.js';
+
+/** The AuthProbe a heal acts for. */
+export interface HealContext {
+  probe: AuthProbe;
+  spec: ResolvedSpec;
+  target: EventTarget;
+}
+
+/** What the procedures share: the API, Events, the intent store and the clock. */
+export interface HealServices {
+  client: KubeApi;
+  recorder: EventSink;
+  logger: Logger;
+  intents: IntentStore;
+  now: () => number;
+  /** How long to wait for the tokens controller to fill a new secret. */
+  fillTimeoutMs: number;
+}
+
+/** How a procedure ended; the healer turns it into status, Events, metrics and budget. */
+export type ProcedureResult =
+  /** The token works again; `action` is what status.heals.lastAction records. */
+  | { kind: 'healed'; action: string; verdict: Verdict }
+  /** Attempted and not done; counts against the back-off. */
+  | { kind: 'failed'; message: string }
+  /** Not attempted after all (the secret changed under us); check again at once. */
+  | { kind: 'aborted'; verdict: Verdict };
+
+/**
+ * One kind of heal (replace a token secret, remove the cleaner's label; later, write a new token into a
+ * copy). Every kind acts only on the secret the healer just proved stale, with that secret's uid and
+ * resourceVersion as preconditions, and confirms the result before it says healed.
+ */
+export interface HealProcedure {
+  readonly kind: HealKind;
+  begin(ctx: HealContext, secret: SecretJson): Promise<ProcedureResult>;
+}
+
+/** Calls `attempt` every `everyMs` until it returns a value or `deadline` (epoch ms) passes. */
+export async function pollUntil<T>(
+  now: () => number,
+  deadline: number,
+  attempt: () => Promise<T | undefined>,
+  everyMs = 500,
+): Promise<T | undefined> {
+  for (;;) {
+    const value = await attempt();
+    if (value !== undefined || now() >= deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
