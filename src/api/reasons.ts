@@ -101,6 +101,9 @@ export const HealAction = {
   WorkloadsRestarted: 'WorkloadsRestarted',
 } as const;
 export type HealAction = (typeof HealAction)[keyof typeof HealAction];
+/** status.heals.lastAction of a heal after which the consuming workloads were restarted. */
+export const withWorkloadsRestarted = (action: HealAction): string =>
+  `${action}+${HealAction.WorkloadsRestarted}`;
 /** The heal kinds a policy can choose (the workload restart only follows a replacement). */
 export type HealKind = typeof HealAction.SecretRecreated | typeof HealAction.LabelRemoved;
 

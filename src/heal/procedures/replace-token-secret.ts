@@ -1,4 +1,10 @@
-import { EventReason, HealAction, HealReason, ProbeReason } from '../../api/reasons.js';
+import {
+  EventReason,
+  HealAction,
+  HealReason,
+  ProbeReason,
+  withWorkloadsRestarted,
+} from '../../api/reasons.js';
 import { verdict } from '../../api/verdict.js';
 import { failpoint } from '../../faults/failpoint.js';
 import { errorMessage, isAlreadyExists, isConflict, isNotFound } from '../../kube/errors.js';
@@ -51,7 +57,7 @@ export class ReplaceTokenSecret implements HealProcedure {
     await this.services.intents.clear(ctx.probe);
     if (result.kind === 'healed' && ctx.spec.heal.restartWorkloads) {
       const restarted = await this.restartConsumers(ctx, intent.secretName);
-      if (restarted.length) return { ...result, action: `${result.action}+${HealAction.WorkloadsRestarted}` };
+      if (restarted.length) return { ...result, action: withWorkloadsRestarted(this.kind) };
     }
     return result;
   }
