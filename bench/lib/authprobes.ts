@@ -1,0 +1,53 @@
+/** Reading AuthProbes back: their Ready condition, and waiting for a whole namespace of them. */
+import { apiJson } from './apiserver.js';
+import { waitFor } from './wait.js';
+
+export interface Condition {
+  type: string;
+  status: string;
+  reason: string;
+  lastTransitionTime?: string;
+}
+
+export interface AuthProbeJson {
+  metadata: { name: string; namespace: string };
+  status?: {
+    conditions?: Condition[];
+    lastProbe?: { time?: string; pod?: string };
+    heals?: { count?: number; lastTime?: string; lastResult?: string };
+  };
+}
+
+export const ready = (p: AuthProbeJson): Condition | undefined =>
+  p.status?.conditions?.find((c) => c.type === 'Ready');
+
+export const listProbes = async (ns: string): Promise<AuthProbeJson[]> =>
+  (
+    await apiJson<{ items: AuthProbeJson[] }>(
+      'GET',
+      `/apis/authprobe.io/v1alpha1/namespaces/${ns}/authprobes`,
+    )
+  ).items;
+
+/** Waits until every probe in `ns` (there are `count`) has the Ready reason `reason`. */
+export async function waitAllProbesReason(
+  ns: string,
+  count: number,
+  reason: string,
+  timeoutMs: number,
+): Promise<void> {
+  await waitFor(`${count} AuthProbes in ${ns} to be ${reason}`, timeoutMs, async () => {
+    const items = await listProbes(ns);
+    return items.length >= count && items.every((p) => ready(p)?.reason === reason) ? true : undefined;
+  });
+}
+
+/** How many probes have each Ready reason; `missing` names the probes without a Ready condition. */
+export function countReasons(probes: AuthProbeJson[], missing: string): Record<string, number> {
+  const reasons: Record<string, number> = {};
+  for (const p of probes) {
+    const reason = ready(p)?.reason ?? missing;
+    reasons[reason] = (reasons[reason] ?? 0) + 1;
+  }
+  return reasons;
+}

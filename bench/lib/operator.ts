@@ -1,0 +1,102 @@
+/** The operator under test as a host process from dist/, one fresh process per phase (or round). */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import path from 'node:path';
+import { randomSuffix } from './names.js';
+import { REPO } from './repo.js';
+import { waitFor } from './wait.js';
+
+export interface Operator {
+  pid: number;
+  port: number;
+  logFile: string;
+  child: ChildProcess;
+  metrics(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface OperatorOptions {
+  /** Part of its identity and log file name. */
+  name: string;
+  /** The probe image (AUTHPROBE_IMAGE). */
+  image: string;
+  /** The one namespace it watches, also its own namespace (leader election Lease). */
+  namespace: string;
+  /** More environment, over the defaults. */
+  env?: Record<string, string>;
+}
+
+const started: Operator[] = [];
+let nextPort = 18_700 + Math.floor(Math.random() * 200);
+
+/** Starts an operator and resolves once it serves /healthz. */
+export async function startOperator({ name, image, namespace, env }: OperatorOptions): Promise<Operator> {
+  const port = nextPort++;
+  const identity = `bench-${name}-${randomSuffix()}`;
+  const logFile = `/tmp/authprobe-${identity}.log`;
+  const out = createWriteStream(logFile);
+  const child = spawn(process.execPath, [path.join(REPO, 'dist/cli/main.js'), 'operator'], {
+    env: {
+      ...process.env,
+      AUTHPROBE_IMAGE: image,
+      AUTHPROBE_IDENTITY: identity,
+      AUTHPROBE_HTTP_PORT: String(port),
+      AUTHPROBE_HTTP_HOST: '127.0.0.1',
+      AUTHPROBE_LOG_LEVEL: 'info',
+      AUTHPROBE_WATCH_NAMESPACES: namespace,
+      AUTHPROBE_OPERATOR_NAMESPACE: namespace,
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.pipe(out);
+  child.stderr?.pipe(out);
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const op: Operator = {
+    pid: child.pid as number,
+    port,
+    logFile,
+    child,
+    async metrics() {
+      const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) });
+      return res.text();
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+        await exited;
+        clearTimeout(killer);
+      }
+    },
+  };
+  started.push(op);
+  await waitFor(
+    `operator ${identity} to serve /healthz`,
+    30_000,
+    async () => {
+      if (child.exitCode !== null) throw new Error(`operator exited (${child.exitCode}); see ${logFile}`);
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
+      return res?.ok ? true : undefined;
+    },
+    250,
+  );
+  return op;
+}
+
+/** Stops every operator started so far (those already stopped are left alone). */
+export async function stopOperators(): Promise<void> {
+  for (const op of started) await op.stop().catch(() => undefined);
+}
+
+/** The log files of every operator started so far. */
+export const operatorLogFiles = (): string[] => started.map((o) => o.logFile);
+
+/** The sum of a metric's samples (every label set) in a Prometheus text exposition. */
+export function metricSum(text: string, name: string): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) sum += Number(line.split(' ').pop());
+  }
+  return sum;
+}

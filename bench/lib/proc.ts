@@ -1,0 +1,50 @@
+/** CPU time and memory of processes, from /proc. */
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { round } from './stats.js';
+
+let clockTicks = 100;
+
+/** Reads the kernel's clock ticks per second (getconf CLK_TCK), which cpuSeconds divides by. */
+export async function readClockTicks(): Promise<void> {
+  clockTicks = Number((await promisify(execFile)('getconf', ['CLK_TCK'])).stdout.trim()) || 100;
+}
+
+/** CPU seconds (user + system) of a process, from /proc/<pid>/stat. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // after "pid (comm) ": state is field 3, utime field 14, stime field 15 (1-based)
+  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+}
+
+/**
+ * CPU seconds of the test cluster's kube-apiserver plus etcd, from their pid files, or undefined when
+ * the cluster in KUBECONFIG is not this machine's test cluster.
+ */
+export function controlPlaneCpu(): number | undefined {
+  try {
+    return ['kube-apiserver', 'etcd'].reduce(
+      (sum, name) =>
+        sum + cpuSeconds(Number(readFileSync(`/var/lib/authprobe-cluster/pids/${name}.pid`, 'utf8').trim())),
+      0,
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+/** Control-plane CPU seconds since `before` (a controlPlaneCpu()), undefined when either is unknown. */
+export const controlPlaneCpuSince = (before: number | undefined): number | undefined => {
+  const after = controlPlaneCpu();
+  return before === undefined || after === undefined ? undefined : after - before;
+};
+
+/** VmRSS and VmHWM of a process in MiB, from /proc/<pid>/status. */
+export function memory(pid: number): { rssMiB: number; hwmMiB: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string): number =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { rssMiB: round(kb('VmRSS') / 1024, 1), hwmMiB: round(kb('VmHWM') / 1024, 1) };
+}

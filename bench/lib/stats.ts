@@ -1,0 +1,16 @@
+export const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 10 ** digits;
+
+/** Nearest-rank percentile. */
+export function percentile(values: number[], p: number): number {
+  if (!values.length) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
+}
+
+export const median = (values: number[]): number => percentile(values, 50);
+
+/** Median and 95th percentile, rounded to `digits`. */
+export const p50p95 = (values: number[], digits = 1): { p50: number; p95: number } => ({
+  p50: round(median(values), digits),
+  p95: round(percentile(values, 95), digits),
+});
