@@ -18,10 +18,13 @@ import type { ProbeResult } from '../probe/result.js';
 import { LABEL_LEGACY_TOKEN_INVALID_SINCE } from '../api/labels.js';
 import { secretToken, type SecretJson } from '../kube/resources.js';
 
-const USAGE = `usage: authprobe check -n NAMESPACE --service-account NAME [--secret NAME] [--path /api] [--timeout 10s] [--output text|json] [--kubeconfig FILE]
+/** `prog` is the name the CLI runs as: `authprobe`, or `kubectl authprobe` as a kubectl plugin. */
+export const checkUsage = (prog = 'authprobe'): string =>
+  `usage: ${prog} check -n NAMESPACE --service-account NAME [--secret NAME] [--path /api] [--timeout 10s] [--output text|json] [--kubeconfig FILE]
 
 Runs the probe once from this workstation, with the token a workload of that ServiceAccount has:
 the token of --secret, or (without it) a fresh projected token from the TokenRequest API.
+The cluster: --kubeconfig, else $KUBECONFIG, else in-cluster, else ~/.kube/config (its current context).
 Exit codes: 0 the token authenticates; 1 the token or its mount is broken; 2 undecided (apiserver
 unreachable, timeout); 64 bad arguments; 69 the kubeconfig's own credential cannot do the checks.`;
 
@@ -39,10 +42,18 @@ export function exitCodeFor(verdict: Verdict): number {
   return 2;
 }
 
-export async function checkCommand(argv: string[], io: CheckIo = defaultIo): Promise<number> {
+export async function checkCommand(
+  argv: string[],
+  io: CheckIo = defaultIo,
+  prog = 'authprobe',
+): Promise<number> {
+  const USAGE = checkUsage(prog);
   let values: Record<string, string | undefined>;
+  let help: boolean | undefined;
   try {
-    ({ values } = parseArgs({
+    ({
+      values: { help, ...values },
+    } = parseArgs({
       args: argv,
       options: {
         namespace: { type: 'string', short: 'n' },
@@ -52,27 +63,32 @@ export async function checkCommand(argv: string[], io: CheckIo = defaultIo): Pro
         timeout: { type: 'string' },
         output: { type: 'string', short: 'o' },
         kubeconfig: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
       },
       strict: true,
-    }) as { values: Record<string, string | undefined> });
+    }));
   } catch (err) {
-    io.stderr(`authprobe check: ${(err as Error).message}\n${USAGE}\n`);
+    io.stderr(`${prog} check: ${(err as Error).message}\n${USAGE}\n`);
     return 64;
+  }
+  if (help) {
+    io.stdout(`${USAGE}\n`);
+    return 0;
   }
   const namespace = values.namespace ?? 'default';
   const serviceAccount = values['service-account'];
   const output = values.output ?? 'text';
   if (!serviceAccount) {
-    io.stderr(`authprobe check: --service-account is required\n${USAGE}\n`);
+    io.stderr(`${prog} check: --service-account is required\n${USAGE}\n`);
     return 64;
   }
   if (output !== 'text' && output !== 'json') {
-    io.stderr(`authprobe check: --output must be text or json, got "${output}"\n`);
+    io.stderr(`${prog} check: --output must be text or json, got "${output}"\n`);
     return 64;
   }
   const timeoutMs = parseDuration(values.timeout ?? '10s');
   if (timeoutMs === undefined) {
-    io.stderr(`authprobe check: --timeout "${values.timeout}" is not a duration such as 10s or 500ms\n`);
+    io.stderr(`${prog} check: --timeout "${values.timeout}" is not a duration such as 10s or 500ms\n`);
     return 64;
   }
   let access: ClusterAccess;

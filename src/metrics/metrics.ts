@@ -99,7 +99,8 @@ export class OperatorMetrics {
   });
 
   constructor(withDefaults = true) {
-    if (withDefaults) collectDefaultMetrics({ register: this.registry, prefix: 'authprobe_process_' });
+    // Unprefixed (process_*, nodejs_*): the names dashboards and alerts for Node.js services look for.
+    if (withDefaults) collectDefaultMetrics({ register: this.registry });
   }
 
   forgetProbe(namespace: string, name: string): void {
