@@ -1,7 +1,7 @@
 /** The command line: mode, phases, and the sizes each mode measures with. */
 import os from 'node:os';
 import path from 'node:path';
-import { REPO } from './lib/repo.js';
+import { REPO } from './lib/repo.ts';
 
 export const PHASES = ['limit', 'cost', 'scale', 'memory', 'heal'] as const;
 export type Phase = (typeof PHASES)[number];

@@ -15,37 +15,23 @@
  * cleanup, the report), phases/ (one module per phase), lib/ (the cluster, the operator process,
  * /proc, the counting proxy, statistics), report/ (targets, latest.json and latest.md).
  *
- * Runs on Node's type stripping, so bench/ uses only node: modules and @kubernetes/client-node (to
- * read the kubeconfig), not src/ or test/support (their imports name `.js` files that exist only
- * after tsc). Nothing here prints a token.
+ * Runs on Node's type stripping, so the bench modules import each other by their `.ts` names
+ * (bench/tsconfig.json allows it for the type check), and bench/ uses only node: modules and
+ * @kubernetes/client-node (to read the kubeconfig), not src/ or test/support (their imports name `.js`
+ * files that exist only after tsc). Nothing here prints a token.
  */
-import { registerHooks } from 'node:module';
-
-// The bench modules import each other by their `.js` names, as tsconfig.json's NodeNext resolution
-// type-checks them (like src/); there are no .js files in bench/: Node runs the .ts files themselves.
-const BENCH = new URL('./', import.meta.url).href;
-registerHooks({
-  resolve(specifier, context, nextResolve) {
-    const relativeJs = /^\.\.?\/.*\.js$/.test(specifier);
-    return nextResolve(
-      relativeJs && context.parentURL?.startsWith(BENCH) ? specifier.replace(/\.js$/, '.ts') : specifier,
-      context,
-    );
-  },
-});
-
 // The options come first: a usage error needs no kubeconfig (lib/apiserver.ts reads it when loaded).
-const { parseOptions, usage } = await import('./options.js');
+const { parseOptions, usage } = await import('./options.ts');
 const options = parseOptions(process.argv.slice(2));
 if (options.unknown.length) {
   process.stderr.write(usage(options.unknown));
   process.exit(64);
 }
 if (options.render) {
-  const { render } = await import('./report/files.js');
+  const { render } = await import('./report/files.ts');
   process.exitCode = render(options.resultsDir);
 } else {
-  const { runBench } = await import('./session.js');
+  const { runBench } = await import('./session.ts');
   process.exitCode = await runBench(options);
 }
 // open keep-alive sockets or timers must not keep the process alive

@@ -3,23 +3,23 @@
  * and the next one runs), clean up, and write the report.
  */
 import path from 'node:path';
-import { apiAgent, SERVER } from './lib/apiserver.js';
-import { log } from './lib/log.js';
-import { machine } from './lib/machine.js';
-import { deleteCreatedNamespaces } from './lib/namespaces.js';
-import { operatorLogFiles, stopOperators } from './lib/operator.js';
-import { readClockTicks } from './lib/proc.js';
-import { buildDistIfMissing, buildProbeImage, installCrd } from './lib/setup.js';
-import { PHASES, type Options, type Phase } from './options.js';
-import type { PhaseContext } from './phases/context.js';
-import { phaseCost } from './phases/cost.js';
-import { phaseHeal } from './phases/heal.js';
-import { phaseLimit } from './phases/limit.js';
-import { phaseMemory } from './phases/memory.js';
-import { phaseScale } from './phases/scale.js';
-import type { Errors, ReportDocument, Results } from './report/document.js';
-import { printReport, writeReport } from './report/files.js';
-import { judge } from './report/targets.js';
+import { apiAgent, SERVER } from './lib/apiserver.ts';
+import { log } from './lib/log.ts';
+import { machine } from './lib/machine.ts';
+import { deleteCreatedNamespaces } from './lib/namespaces.ts';
+import { operatorLogFiles, stopOperators } from './lib/operator.ts';
+import { readClockTicks } from './lib/proc.ts';
+import { buildDistIfMissing, buildProbeImage, installCrd } from './lib/setup.ts';
+import { PHASES, type Options, type Phase } from './options.ts';
+import type { PhaseContext } from './phases/context.ts';
+import { phaseCost } from './phases/cost.ts';
+import { phaseHeal } from './phases/heal.ts';
+import { phaseLimit } from './phases/limit.ts';
+import { phaseMemory } from './phases/memory.ts';
+import { phaseScale } from './phases/scale.ts';
+import type { Errors, ReportDocument, Results } from './report/document.ts';
+import { printReport, writeReport } from './report/files.ts';
+import { judge } from './report/targets.ts';
 
 const PHASE_RUNS: Record<Phase, (ctx: PhaseContext) => Promise<void>> = {
   limit: phaseLimit,

@@ -4,7 +4,7 @@
  */
 import https from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
-import { parseRequestTotals, type Counts } from './request-counts.js';
+import { parseRequestTotals, type Counts } from './request-counts.ts';
 
 const kc = new KubeConfig();
 kc.loadFromDefault();

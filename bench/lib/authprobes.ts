@@ -1,6 +1,6 @@
 /** Reading AuthProbes back: their Ready condition, and waiting for a whole namespace of them. */
-import { apiJson } from './apiserver.js';
-import { waitFor } from './wait.js';
+import { apiJson } from './apiserver.ts';
+import { waitFor } from './wait.ts';
 
 export interface Condition {
   type: string;

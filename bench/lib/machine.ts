@@ -1,6 +1,6 @@
 import os from 'node:os';
-import { apiJson, SERVER } from './apiserver.js';
-import { round } from './stats.js';
+import { apiJson, SERVER } from './apiserver.ts';
+import { round } from './stats.ts';
 
 /** The machine, Node and Kubernetes the figures were measured on. */
 export async function machine(): Promise<Record<string, unknown>> {

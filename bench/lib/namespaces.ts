@@ -1,9 +1,9 @@
 /** The bench-* namespaces: every one created is remembered, to be deleted at the end. */
-import { apiRequest } from './apiserver.js';
-import { applyObjects, kubectl } from './kubectl.js';
-import { log } from './log.js';
-import { randomSuffix } from './names.js';
-import { waitFor } from './wait.js';
+import { apiRequest } from './apiserver.ts';
+import { applyObjects, kubectl } from './kubectl.ts';
+import { log } from './log.ts';
+import { randomSuffix } from './names.ts';
+import { waitFor } from './wait.ts';
 
 const created: string[] = [];
 

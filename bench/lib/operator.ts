@@ -2,9 +2,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import path from 'node:path';
-import { randomSuffix } from './names.js';
-import { REPO } from './repo.js';
-import { waitFor } from './wait.js';
+import { randomSuffix } from './names.ts';
+import { REPO } from './repo.ts';
+import { waitFor } from './wait.ts';
 
 export interface Operator {
   pid: number;

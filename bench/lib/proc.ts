@@ -2,7 +2,7 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { round } from './stats.js';
+import { round } from './stats.ts';
 
 let clockTicks = 100;
 

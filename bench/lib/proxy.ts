@@ -6,10 +6,10 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { promisify } from 'node:util';
-import { SERVER, tlsOptions } from './apiserver.js';
-import { log } from './log.js';
-import { randomSuffix } from './names.js';
-import type { Counts } from './request-counts.js';
+import { SERVER, tlsOptions } from './apiserver.ts';
+import { log } from './log.ts';
+import { randomSuffix } from './names.ts';
+import type { Counts } from './request-counts.ts';
 
 export interface Proxy {
   port: number;

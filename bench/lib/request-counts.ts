@@ -2,7 +2,7 @@
  * Request counts keyed "VERB resource[/subresource]", the way the apiserver's apiserver_request_total
  * names requests: from the apiserver's /metrics, or from the counting proxy.
  */
-import { round } from './stats.js';
+import { round } from './stats.ts';
 
 export type Counts = Map<string, number>;
 

@@ -1,7 +1,7 @@
-import { metricSum, type Operator } from './operator.js';
-import { memory } from './proc.js';
-import { round } from './stats.js';
-import { sleep } from './wait.js';
+import { metricSum, type Operator } from './operator.ts';
+import { memory } from './proc.ts';
+import { round } from './stats.ts';
+import { sleep } from './wait.ts';
 
 export interface Sample {
   t: number;

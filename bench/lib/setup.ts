@@ -3,9 +3,9 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { kubectl } from './kubectl.js';
-import { log } from './log.js';
-import { REPO } from './repo.js';
+import { kubectl } from './kubectl.ts';
+import { log } from './log.ts';
+import { REPO } from './repo.ts';
 
 const execFileP = promisify(execFile);
 

@@ -1,9 +1,9 @@
 /** Legacy service-account token Secrets (the heal phase and the TokenReview checks use them). */
-import { apiJson } from './apiserver.js';
-import { applyObjects } from './kubectl.js';
-import { legacyTokenSecret, serviceAccount } from './manifests.js';
-import { createNamespace } from './namespaces.js';
-import { waitFor } from './wait.js';
+import { apiJson } from './apiserver.ts';
+import { applyObjects } from './kubectl.ts';
+import { legacyTokenSecret, serviceAccount } from './manifests.ts';
+import { createNamespace } from './namespaces.ts';
+import { waitFor } from './wait.ts';
 
 /** The base64 token the tokens controller put into a Secret, if it did yet. */
 const tokenData = async (ns: string, name: string): Promise<string | undefined> =>

@@ -1,5 +1,5 @@
-import type { Sizes } from '../options.js';
-import type { Results } from '../report/document.js';
+import type { Sizes } from '../options.ts';
+import type { Results } from '../report/document.ts';
 
 /** What a phase gets: the sizes of the mode, the probe image, and the results to put its figures in. */
 export interface PhaseContext {

@@ -1,12 +1,12 @@
 /** 2. apiserver requests per pod-probe cycle, steady state. */
-import { apiserverCounts } from '../lib/apiserver.js';
-import { waitAllProbesReason } from '../lib/authprobes.js';
-import { applyObjects } from '../lib/kubectl.js';
-import { log } from '../lib/log.js';
-import { authProbe, serviceAccount } from '../lib/manifests.js';
-import { createNamespace } from '../lib/namespaces.js';
-import { metricSum, startOperator } from '../lib/operator.js';
-import { startProxy } from '../lib/proxy.js';
+import { apiserverCounts } from '../lib/apiserver.ts';
+import { waitAllProbesReason } from '../lib/authprobes.ts';
+import { applyObjects } from '../lib/kubectl.ts';
+import { log } from '../lib/log.ts';
+import { authProbe, serviceAccount } from '../lib/manifests.ts';
+import { createNamespace } from '../lib/namespaces.ts';
+import { metricSum, startOperator } from '../lib/operator.ts';
+import { startProxy } from '../lib/proxy.ts';
 import {
   countsObject,
   delta,
@@ -15,10 +15,10 @@ import {
   sumWhere,
   verbOf,
   type Counts,
-} from '../lib/request-counts.js';
-import { round } from '../lib/stats.js';
-import { sleep, waitFor } from '../lib/wait.js';
-import type { PhaseContext } from './context.js';
+} from '../lib/request-counts.ts';
+import { round } from '../lib/stats.ts';
+import { sleep, waitFor } from '../lib/wait.ts';
+import type { PhaseContext } from './context.ts';
 
 /** The apiserver's request counters, and when they were read. */
 const apiserverSnapshot = async () => ({ api: await apiserverCounts(), t: Date.now() });

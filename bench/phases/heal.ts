@@ -5,19 +5,19 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { apiJson, apiserverCounts } from '../lib/apiserver.js';
-import { listProbes, ready, waitAllProbesReason } from '../lib/authprobes.js';
-import { applyObjects } from '../lib/kubectl.js';
-import { log } from '../lib/log.js';
-import { authProbe } from '../lib/manifests.js';
-import { startOperator } from '../lib/operator.js';
-import { startProxy } from '../lib/proxy.js';
-import { REPO } from '../lib/repo.js';
-import { countsObject, delta, restarted } from '../lib/request-counts.js';
-import { p50p95, round } from '../lib/stats.js';
-import { createTokenNamespace } from '../lib/tokens.js';
-import { waitFor } from '../lib/wait.js';
-import type { PhaseContext } from './context.js';
+import { apiJson, apiserverCounts } from '../lib/apiserver.ts';
+import { listProbes, ready, waitAllProbesReason } from '../lib/authprobes.ts';
+import { applyObjects } from '../lib/kubectl.ts';
+import { log } from '../lib/log.ts';
+import { authProbe } from '../lib/manifests.ts';
+import { startOperator } from '../lib/operator.ts';
+import { startProxy } from '../lib/proxy.ts';
+import { REPO } from '../lib/repo.ts';
+import { countsObject, delta, restarted } from '../lib/request-counts.ts';
+import { p50p95, round } from '../lib/stats.ts';
+import { createTokenNamespace } from '../lib/tokens.ts';
+import { waitFor } from '../lib/wait.ts';
+import type { PhaseContext } from './context.ts';
 
 export async function phaseHeal(ctx: PhaseContext): Promise<void> {
   const n = ctx.sizes.healProbes;

@@ -7,18 +7,18 @@
  * (an unchanged verdict: no Event), which is what every later check costs. A second, smaller run goes
  * through the counting proxy for the requests per check of each round.
  */
-import { countReasons, listProbes } from '../lib/authprobes.js';
-import { createObjects, kubectl } from '../lib/kubectl.js';
-import { log } from '../lib/log.js';
-import { authProbe } from '../lib/manifests.js';
-import { metricSum, startOperator } from '../lib/operator.js';
-import { controlPlaneCpu, controlPlaneCpuSince, cpuSeconds, memory } from '../lib/proc.js';
-import { startProxy, type Proxy } from '../lib/proxy.js';
-import { countsObject, delta, isStoredWrite, sumWhere } from '../lib/request-counts.js';
-import { round } from '../lib/stats.js';
-import { createTokenNamespace } from '../lib/tokens.js';
-import { waitFor } from '../lib/wait.js';
-import type { PhaseContext } from './context.js';
+import { countReasons, listProbes } from '../lib/authprobes.ts';
+import { createObjects, kubectl } from '../lib/kubectl.ts';
+import { log } from '../lib/log.ts';
+import { authProbe } from '../lib/manifests.ts';
+import { metricSum, startOperator } from '../lib/operator.ts';
+import { controlPlaneCpu, controlPlaneCpuSince, cpuSeconds, memory } from '../lib/proc.ts';
+import { startProxy, type Proxy } from '../lib/proxy.ts';
+import { countsObject, delta, isStoredWrite, sumWhere } from '../lib/request-counts.ts';
+import { round } from '../lib/stats.ts';
+import { createTokenNamespace } from '../lib/tokens.ts';
+import { waitFor } from '../lib/wait.ts';
+import type { PhaseContext } from './context.ts';
 
 /** One round: a fresh operator checks every probe in `ns` once; `proxy` counts its requests. */
 async function checkRound(

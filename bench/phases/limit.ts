@@ -3,13 +3,13 @@
  * operator's own controller-side checks against the same apiserver (limit-checks.ts).
  */
 import https from 'node:https';
-import { apiRequest, SERVER } from '../lib/apiserver.js';
-import { log } from '../lib/log.js';
-import { controlPlaneCpu, controlPlaneCpuSince } from '../lib/proc.js';
-import { p50p95, round } from '../lib/stats.js';
-import { createTokenNamespace, readToken } from '../lib/tokens.js';
-import type { PhaseContext } from './context.js';
-import { operatorCheckThroughput } from './limit-checks.js';
+import { apiRequest, SERVER } from '../lib/apiserver.ts';
+import { log } from '../lib/log.ts';
+import { controlPlaneCpu, controlPlaneCpuSince } from '../lib/proc.ts';
+import { p50p95, round } from '../lib/stats.ts';
+import { createTokenNamespace, readToken } from '../lib/tokens.ts';
+import type { PhaseContext } from './context.ts';
+import { operatorCheckThroughput } from './limit-checks.ts';
 
 export async function phaseLimit(ctx: PhaseContext): Promise<void> {
   const { sizes } = ctx;

@@ -1,15 +1,15 @@
 /** 4. memory against cluster size: RSS with 0 and with N unrelated Secrets (in the watched namespace). */
 import { randomBytes } from 'node:crypto';
-import { waitAllProbesReason } from '../lib/authprobes.js';
-import { applyObjects, createObjects } from '../lib/kubectl.js';
-import { log } from '../lib/log.js';
-import { authProbe } from '../lib/manifests.js';
-import { createNamespace, deleteNamespaces } from '../lib/namespaces.js';
-import { startOperator } from '../lib/operator.js';
-import { cpuSeconds, memory } from '../lib/proc.js';
-import { median, round } from '../lib/stats.js';
-import { sleep } from '../lib/wait.js';
-import type { PhaseContext } from './context.js';
+import { waitAllProbesReason } from '../lib/authprobes.ts';
+import { applyObjects, createObjects } from '../lib/kubectl.ts';
+import { log } from '../lib/log.ts';
+import { authProbe } from '../lib/manifests.ts';
+import { createNamespace, deleteNamespaces } from '../lib/namespaces.ts';
+import { startOperator } from '../lib/operator.ts';
+import { cpuSeconds, memory } from '../lib/proc.ts';
+import { median, round } from '../lib/stats.ts';
+import { sleep } from '../lib/wait.ts';
+import type { PhaseContext } from './context.ts';
 
 export async function phaseMemory(ctx: PhaseContext): Promise<void> {
   const { sizes } = ctx;

@@ -1,15 +1,15 @@
 /** 3. scale: N AuthProbes (missing ServiceAccount: no pods), then M real pod probes. */
-import { countReasons, listProbes, ready, type AuthProbeJson } from '../lib/authprobes.js';
-import { applyObjects, createObjects } from '../lib/kubectl.js';
-import { log } from '../lib/log.js';
-import { authProbe, serviceAccount } from '../lib/manifests.js';
-import { createNamespace, deleteNamespaces } from '../lib/namespaces.js';
-import { startOperator } from '../lib/operator.js';
-import { cpuSeconds, memory } from '../lib/proc.js';
-import { sampler } from '../lib/sampler.js';
-import { round } from '../lib/stats.js';
-import { sleep, waitFor } from '../lib/wait.js';
-import type { PhaseContext } from './context.js';
+import { countReasons, listProbes, ready, type AuthProbeJson } from '../lib/authprobes.ts';
+import { applyObjects, createObjects } from '../lib/kubectl.ts';
+import { log } from '../lib/log.ts';
+import { authProbe, serviceAccount } from '../lib/manifests.ts';
+import { createNamespace, deleteNamespaces } from '../lib/namespaces.ts';
+import { startOperator } from '../lib/operator.ts';
+import { cpuSeconds, memory } from '../lib/proc.ts';
+import { sampler } from '../lib/sampler.ts';
+import { round } from '../lib/stats.ts';
+import { sleep, waitFor } from '../lib/wait.ts';
+import type { PhaseContext } from './context.ts';
 
 /** A verdict: any Ready reason but the interim ones (Probing while the pod runs, ProbePending). */
 const hasVerdict = (p: AuthProbeJson): boolean =>

@@ -1,5 +1,5 @@
-import type { Mode, Phase, Sizes } from '../options.js';
-import type { Target } from './targets.js';
+import type { Mode, Phase, Sizes } from '../options.ts';
+import type { Target } from './targets.ts';
 
 /** What each phase measured, by phase name (the shape is each phase's own; see bench/phases/). */
 export type Results = Record<string, unknown>;

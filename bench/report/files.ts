@@ -1,9 +1,9 @@
 /** The report's files: latest.json, a dated copy of it, and latest.md. */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { ReportDocument } from './document.js';
-import { markdown } from './markdown.js';
-import { judge } from './targets.js';
+import type { ReportDocument } from './document.ts';
+import { markdown } from './markdown.ts';
+import { judge } from './targets.ts';
 
 /** Writes latest.json, <startedAt>.json (colons as dashes) and latest.md into `dir`. */
 export function writeReport(dir: string, doc: ReportDocument): void {

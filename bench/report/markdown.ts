@@ -1,7 +1,7 @@
 /** latest.md: the targets, then a table of figures per phase. */
-import { verbOf } from '../lib/request-counts.js';
-import { round } from '../lib/stats.js';
-import type { ReportDocument } from './document.js';
+import { verbOf } from '../lib/request-counts.ts';
+import { round } from '../lib/stats.ts';
+import type { ReportDocument } from './document.ts';
 
 /** "key: value; key: value", or `empty` when there is none. */
 const formatCounts = (c: Record<string, number>, empty = '—'): string =>

@@ -1,8 +1,8 @@
 /** The targets, judged from the results: met, missed, or not measured (and why). */
 import os from 'node:os';
-import { isStoredWrite } from '../lib/request-counts.js';
-import { round } from '../lib/stats.js';
-import type { Errors, Results } from './document.js';
+import { isStoredWrite } from '../lib/request-counts.ts';
+import { round } from '../lib/stats.ts';
+import type { Errors, Results } from './document.ts';
 
 export interface Target {
   target: string;

@@ -1,7 +1,9 @@
 import type { ResolvedSpec } from '../api/defaults.js';
 import type { AuthProbe } from '../api/types.js';
 import type { Verdict } from '../api/verdict.js';
-import type { ProbeTrigger } from '../controller/schedule.js';
+
+/** Why a check runs now. AfterHeal: the replaced token is confirmed at once, not an interval later. */
+export type ProbeTrigger = 'First' | 'SpecChanged' | 'Requested' | 'Interval' | 'AfterHeal';
 
 /**
  * When the last check of an AuthProbe ran and what it answered, as the schedule reads it: a probe pod's

@@ -13,7 +13,8 @@ import type { OperatorMetrics } from '../metrics/metrics.js';
 import type { Reconciler, ReconcileResult } from '../runtime/controller.js';
 import { MutationCache } from '../runtime/mutation-cache.js';
 import type { RotationSignal } from '../signals/rotation.js';
-import { decideSchedule, type ProbeTrigger } from './schedule.js';
+import type { ProbeTrigger } from '../checks/check.js';
+import { decideSchedule } from './schedule.js';
 import { statusAfterVerdict, statusWhileProbing } from './status.js';
 
 /** What the reconciler reads AuthProbes from: the informer's cache. */

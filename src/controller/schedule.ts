@@ -5,10 +5,7 @@ import {
   ANNOTATION_PROBE_NOW,
 } from '../api/labels.js';
 import type { AuthProbe } from '../api/types.js';
-import type { CheckMark } from '../checks/check.js';
-
-/** Why a check runs now. AfterHeal: the replaced token is confirmed at once, not an interval later. */
-export type ProbeTrigger = 'First' | 'SpecChanged' | 'Requested' | 'Interval' | 'AfterHeal';
+import type { CheckMark, ProbeTrigger } from '../checks/check.js';
 
 export type ScheduleDecision = { probeNow: true; trigger: ProbeTrigger } | { probeNow: false; inMs: number };
 
@@ -48,21 +45,4 @@ export function decideSchedule(
   const dueAt = base + intervalMs + jitterMs(probe.metadata.uid, intervalMs);
   if (dueAt <= now) return { probeNow: true, trigger: 'Interval' };
   return { probeNow: false, inMs: dueAt - now };
-}
-
-/**
- * The mark of the last check a probe without pods (spec.check TokenReview) made, read from its
- * status: when it ran, which generation and which probe-now request it answered.
- */
-export function markFromStatus(probe: AuthProbe): CheckMark | undefined {
-  const last = probe.status?.lastProbe;
-  if (!last?.time) return undefined;
-  return {
-    name: '',
-    createdAt: Date.parse(last.time) || 0,
-    annotations: {
-      [ANNOTATION_CHECK_GENERATION]: String(probe.status?.observedGeneration ?? ''),
-      ...(last.probeNow !== undefined ? { [ANNOTATION_CHECK_PROBE_NOW]: last.probeNow } : {}),
-    },
-  };
 }

@@ -13,8 +13,7 @@ import type { KubeApi } from '../../kube/client.js';
 import { errorMessage, isAlreadyExists, isNotFound, KubeApiError } from '../../kube/errors.js';
 import { apiPaths, getOrUndefined, type PodJson } from '../../kube/resources.js';
 import { parseProbeResult } from '../../probe/result.js';
-import type { ProbeTrigger } from '../../controller/schedule.js';
-import type { CheckMark, Observation, Started, TokenCheck } from '../check.js';
+import type { CheckMark, Observation, ProbeTrigger, Started, TokenCheck } from '../check.js';
 import { classifyContext, secretNotFoundVerdict, serviceAccountNotFoundVerdict } from '../verdicts.js';
 import {
   classifyPodFailure,

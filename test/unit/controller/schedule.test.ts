@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { decideSchedule, jitterMs, markFromStatus } from '../../../src/controller/schedule.js';
+import { decideSchedule, jitterMs } from '../../../src/controller/schedule.js';
+import { markFromStatus } from '../../../src/checks/token-review/token-review-check.js';
 import { ANNOTATION_CHECK_GENERATION, ANNOTATION_CHECK_PROBE_NOW } from '../../../src/api/labels.js';
 import { statusAfterVerdict, statusWhileProbing } from '../../../src/controller/status.js';
 import type { AuthProbe } from '../../../src/api/types.js';
