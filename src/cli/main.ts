@@ -3,7 +3,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { operatorCommand } from '../operator/run.js';
-import { probeCommand } from '../probe/program.js';
+import { PROBE_USAGE, probeCommand } from '../probe/program.js';
 import { checkCommand, type CheckIo } from './check.js';
 
 const usage = (prog: string) => `usage: ${prog} <command> [options]
@@ -14,11 +14,6 @@ commands:
   check      run the probe once from a workstation: ${prog} check -n NS --service-account SA [--secret NAME]
 
 Run a command with --help for its options; --version prints the version.`;
-
-// The probe command's own usage (src/probe/program.ts), for `probe --help`, which it does not parse.
-const PROBE_USAGE =
-  'usage: authprobe probe [--path /api] [--timeout 30000|30s] [--token-dir DIR] [--termination-log FILE]\n\n' +
-  'Runs inside a probe pod, as its ServiceAccount: prints the result as JSON and writes it to the termination log.';
 
 const defaultIo: CheckIo = { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) };
 

@@ -304,8 +304,10 @@ export interface ProbeCommandIo {
   stderr: (line: string) => void;
 }
 
-const USAGE =
-  'usage: authprobe probe [--path /api] [--timeout 30000|30s] [--token-dir DIR] [--termination-log FILE]';
+export const PROBE_USAGE =
+  'usage: authprobe probe [--path /api] [--timeout 30000|30s] [--token-dir DIR] [--termination-log FILE]\n\n' +
+  'Runs inside a probe pod, as its ServiceAccount: prints the result as JSON and writes it to the termination log.';
+const USAGE = PROBE_USAGE;
 
 /**
  * `authprobe probe ...` (argv without the subcommand). Exit codes: 0 when a result was produced
