@@ -41,6 +41,18 @@ export const ProbeReason = {
   ProbePodFailed: 'ProbePodFailed',
   /** The spec could not be interpreted (only when it bypassed the CRD's validation). */
   InvalidSpec: 'InvalidSpec',
+  /** spec.token.secretName is not of type kubernetes.io/service-account-token: never read, sent or changed. */
+  SecretNotServiceAccountToken: 'SecretNotServiceAccountToken',
+  /** The secret is the token secret of another ServiceAccount than spec.serviceAccountName: never used. */
+  SecretForOtherServiceAccount: 'SecretForOtherServiceAccount',
+  /** The secret's kubernetes.io/service-account.uid is not the account's current uid (it was recreated). */
+  SecretForRecreatedServiceAccount: 'SecretForRecreatedServiceAccount',
+  /** The AuthProbe is in a namespace the operator does not probe (its own, kube-system unless allowed). */
+  NamespaceExcluded: 'NamespaceExcluded',
+  /** spec.podTemplate asks for more than the cluster admin allows (image, priority, tolerations, ...). */
+  ProbePodNotAllowed: 'ProbePodNotAllowed',
+  /** The namespace has more AuthProbes than the operator's per-namespace limit; this one is not run. */
+  AuthProbeLimitExceeded: 'AuthProbeLimitExceeded',
 } as const;
 export type ProbeReason = (typeof ProbeReason)[keyof typeof ProbeReason];
 
@@ -56,6 +68,11 @@ export const HealReason = {
   StaleMountedToken: 'StaleMountedToken',
   /** A projected token was rejected: replacing secrets does not help; restart pods or fix the key flags. */
   ProjectedTokenRejected: 'ProjectedTokenRejected',
+  /**
+   * The heal is proven needed but a precondition does not hold (the tokens controller is not proven to
+   * work, the secret has finalizers): nothing is deleted; the message says what to fix.
+   */
+  HealBlocked: 'HealBlocked',
 } as const;
 export type HealReason = (typeof HealReason)[keyof typeof HealReason];
 
@@ -88,6 +105,11 @@ export const EventReason = {
   HealConfirmed: 'HealConfirmed',
   /** Many probes across namespaces were rejected at once: likely a signing-key rotation or etcd restore. */
   SuspectedKeyRotation: 'SuspectedKeyRotation',
+  /**
+   * A heal intent the operator did not write (an annotation, or a status intent that does not match the
+   * spec and the secret) was ignored.
+   */
+  HealIntentIgnored: 'HealIntentIgnored',
 } as const;
 export type EventReason = (typeof EventReason)[keyof typeof EventReason];
 
@@ -113,6 +135,8 @@ export const HealResult = {
   Failed: 'failed',
   DryRun: 'dry-run',
   RateLimited: 'rate-limited',
+  /** Proven needed, but a precondition did not hold (HealBlocked): nothing was changed. */
+  Blocked: 'blocked',
 } as const;
 export type HealResult = (typeof HealResult)[keyof typeof HealResult];
 

@@ -48,6 +48,7 @@ export interface AuthProbeMetadata {
   resourceVersion?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
+  finalizers?: string[];
   creationTimestamp?: string;
   deletionTimestamp?: string;
 }
@@ -136,6 +137,8 @@ export interface AuthProbeStatus {
   lastSuccessTime?: string;
   consecutiveFailures?: number;
   heals?: HealStatus;
+  /** A heal in flight (written by the operator only; see HealIntent). */
+  healIntent?: HealIntent;
 }
 
 /** metav1.Condition. */
@@ -171,4 +174,32 @@ export interface HealStatus {
   lastResult?: string;
   /** RFC 3339 times of the heals in the last hour, oldest first (enforces maxPerHour across restarts). */
   history?: string[];
+}
+
+/** metav1.OwnerReference. */
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
+/**
+ * A heal in flight, kept in status (which only the operator writes) from just before the stale secret is
+ * deleted until the heal ends, so that whichever replica leads next finishes it. Metadata only, never
+ * the token; checked against the spec and the secret before anything is done with it.
+ */
+export interface HealIntent {
+  secretName: string;
+  /** The stale secret; a delete is only ever made with this uid and resourceVersion as preconditions. */
+  staleUid: string;
+  staleResourceVersion: string;
+  serviceAccountName: string;
+  /** RFC 3339. */
+  startedAt: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: OwnerReference[];
 }

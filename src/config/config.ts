@@ -1,4 +1,5 @@
 import { parseDuration } from '../api/duration.js';
+import { parseQuantity } from '../api/quantity.js';
 import { hostname } from 'node:os';
 
 /**
@@ -29,6 +30,21 @@ export interface OperatorConfig {
   /** How many distinct namespaces turning to 401 within the window suggest a key rotation. */
   rotationSuspectNamespaces: number;
   rotationSuspectWindowMs: number;
+  /** A permission-less account in the operator's namespace whose token secrets prove the tokens controller works. */
+  canaryServiceAccount: string;
+  /** Images probe pods may use besides probeImage (a trailing `*` is a prefix). */
+  allowedProbeImages: string[];
+  allowedPriorityClasses: string[];
+  allowedTolerationKeys: string[];
+  allowedPodLabelPrefixes: string[];
+  allowedPodAnnotationPrefixes: string[];
+  /** Ceilings of a probe pod's requests and limits: cores and bytes. */
+  maxProbeCpu: number;
+  maxProbeMemory: number;
+  /** Namespaces whose AuthProbes are reported, never run (the operator's own always is). */
+  excludedNamespaces: string[];
+  /** AuthProbes run per namespace; 0 for no limit. */
+  maxAuthProbesPerNamespace: number;
 }
 
 export class ConfigError extends Error {
@@ -79,10 +95,7 @@ function boolean(raw: string, flag: string): boolean {
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 function namespaceList(raw: string, flag: string): string[] {
-  const names = raw
-    .split(',')
-    .map((n) => n.trim())
-    .filter(Boolean);
+  const names = list(raw);
   const bad = names.find((n) => !DNS_LABEL.test(n));
   if (bad)
     throw new ConfigError(
@@ -99,6 +112,23 @@ function namespaceName(raw: string, flag: string): string {
       `--${flag}="${raw}" is not a namespace name (lowercase letters, digits and '-')`,
     );
   return raw;
+}
+
+function list(raw: string): string[] {
+  return raw
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
+}
+
+function quantity(raw: string, flag: string): number {
+  const value = parseQuantity(raw);
+  if (value === undefined || value <= 0)
+    throw new ConfigError(
+      flag,
+      `--${flag}="${raw}" is not a positive quantity such as 100m, 0.5, 256Mi or 1Gi`,
+    );
+  return value;
 }
 
 function nonEmpty(raw: string, flag: string): string {
@@ -232,6 +262,76 @@ const SETTINGS: { [K in keyof OperatorConfig]: Setting<K> } = {
     description: 'window for the rotation signal',
     default: () => '10m',
     parse: parseDurationSetting,
+  },
+  canaryServiceAccount: {
+    key: 'canaryServiceAccount',
+    flag: 'canary-service-account',
+    description: 'account (own namespace) whose token secrets prove the tokens controller works',
+    default: () => 'authprobe-canary',
+    parse: namespaceName,
+  },
+  allowedProbeImages: {
+    key: 'allowedProbeImages',
+    flag: 'allowed-probe-images',
+    description: "probe images allowed besides the operator's own (comma-separated; trailing * = prefix)",
+    default: () => '',
+    parse: list,
+  },
+  allowedPriorityClasses: {
+    key: 'allowedPriorityClasses',
+    flag: 'allowed-priority-classes',
+    description: 'priority classes probe pods may ask for',
+    default: () => '',
+    parse: list,
+  },
+  allowedTolerationKeys: {
+    key: 'allowedTolerationKeys',
+    flag: 'allowed-toleration-keys',
+    description: 'taint keys probe pods may tolerate',
+    default: () => '',
+    parse: list,
+  },
+  allowedPodLabelPrefixes: {
+    key: 'allowedPodLabelPrefixes',
+    flag: 'allowed-pod-label-prefixes',
+    description: 'label key prefixes spec.podTemplate.labels may use',
+    default: () => '',
+    parse: list,
+  },
+  allowedPodAnnotationPrefixes: {
+    key: 'allowedPodAnnotationPrefixes',
+    flag: 'allowed-pod-annotation-prefixes',
+    description: 'annotation key prefixes spec.podTemplate.annotations may use',
+    default: () => '',
+    parse: list,
+  },
+  maxProbeCpu: {
+    key: 'maxProbeCpu',
+    flag: 'max-probe-cpu',
+    description: "ceiling of a probe pod's cpu requests and limits",
+    default: () => '100m',
+    parse: quantity,
+  },
+  maxProbeMemory: {
+    key: 'maxProbeMemory',
+    flag: 'max-probe-memory',
+    description: "ceiling of a probe pod's memory requests and limits",
+    default: () => '256Mi',
+    parse: quantity,
+  },
+  excludedNamespaces: {
+    key: 'excludedNamespaces',
+    flag: 'excluded-namespaces',
+    description: "namespaces whose AuthProbes are reported, not run (the operator's own always is)",
+    default: () => 'kube-system',
+    parse: namespaceList,
+  },
+  maxAuthProbesPerNamespace: {
+    key: 'maxAuthProbesPerNamespace',
+    flag: 'max-authprobes-per-namespace',
+    description: 'AuthProbes run per namespace (0: no limit)',
+    default: () => '0',
+    parse: integer(0, 100000),
   },
 };
 

@@ -1,12 +1,13 @@
 import type { Logger } from 'pino';
 import { resolveSpec, type ResolvedSpec } from '../api/defaults.js';
 import { getCondition } from '../api/conditions.js';
-import { ConditionType } from '../api/reasons.js';
+import { ConditionType, ProbeReason } from '../api/reasons.js';
 import { AUTHPROBE_API_VERSION, AUTHPROBE_KIND, type AuthProbe, type AuthProbeStatus } from '../api/types.js';
 import type { Verdict } from '../api/verdict.js';
 import type { CheckKinds, CheckVerdict, TokenCheck } from '../checks/check.js';
 import type { EventSink, EventTarget } from '../events/recorder.js';
 import type { Healer } from '../heal/healer.js';
+import { FINALIZER_HEAL_IN_FLIGHT } from '../heal/intent.js';
 import type { KubeApi } from '../kube/client.js';
 import { apiPaths } from '../kube/resources.js';
 import type { OperatorMetrics } from '../metrics/metrics.js';
@@ -15,11 +16,13 @@ import { MutationCache } from '../runtime/mutation-cache.js';
 import type { RotationSignal } from '../signals/rotation.js';
 import type { ProbeTrigger } from '../checks/check.js';
 import { decideSchedule } from './schedule.js';
+import { outOfScope, type ProbeScope } from './scope.js';
 import { statusAfterVerdict, statusWhileProbing } from './status.js';
 
 /** What the reconciler reads AuthProbes from: the informer's cache. */
 export interface AuthProbeCache {
   get(key: string): AuthProbe | undefined;
+  list(): AuthProbe[];
 }
 
 export interface AuthProbeReconcilerDeps {
@@ -32,6 +35,8 @@ export interface AuthProbeReconcilerDeps {
   logger: Logger;
   healer?: Healer;
   rotation?: RotationSignal;
+  /** Which AuthProbes are run at all; unset: every one. */
+  scope?: ProbeScope;
   now?: () => number;
 }
 
@@ -53,14 +58,15 @@ export class AuthProbeReconciler implements Reconciler {
     const cached = this.deps.probes.get(key);
     if (!cached) {
       const [namespace = '', name = ''] = key.split('/');
-      this.deps.metrics.forgetProbe(namespace, name);
+      await this.deps.metrics.forgetProbe(namespace, name);
       this.deps.rotation?.forget(namespace, name);
       this.written.forget(key);
       return {};
     }
     const probe = this.written.newest(key, cached);
-    if (probe.metadata.deletionTimestamp) return {};
     const resolved = resolveSpec(probe.spec);
+    if (probe.metadata.deletionTimestamp)
+      return this.whileDeleting(probe, resolved.ok ? resolved.spec : undefined);
     if (!resolved.ok) {
       await this.record(probe, undefined, {
         reason: resolved.reason,
@@ -71,6 +77,12 @@ export class AuthProbeReconciler implements Reconciler {
       return {};
     }
     const spec = resolved.spec;
+    const excluded = this.deps.scope && this.outOfScope(probe, this.deps.scope);
+    if (excluded) {
+      await this.record(probe, undefined, excluded);
+      // A limit frees up when another AuthProbe goes; look again now and then.
+      return excluded.reason === ProbeReason.AuthProbeLimitExceeded ? { requeueAfterMs: 300_000 } : {};
+    }
     const check = this.deps.checks[spec.check];
 
     const seen = check.observe(probe, spec);
@@ -83,6 +95,21 @@ export class AuthProbeReconciler implements Reconciler {
     const decision = decideSchedule(probe, check.lastMark(probe), spec.intervalMs, this.now());
     if (!decision.probeNow) return { requeueAfterMs: decision.inMs };
     return this.runCheck(check, probe, spec, decision.trigger, true);
+  }
+
+  private outOfScope(probe: AuthProbe, scope: ProbeScope) {
+    const ns = probe.metadata.namespace;
+    const sameNamespace =
+      scope.maxPerNamespace > 0 ? this.deps.probes.list().filter((p) => p.metadata.namespace === ns) : [];
+    return outOfScope(probe, scope, sameNamespace);
+  }
+
+  /** Nothing is checked any more; a heal in flight is finished before the finalizer is released. */
+  private async whileDeleting(probe: AuthProbe, spec: ResolvedSpec | undefined): Promise<ReconcileResult> {
+    const { healer } = this.deps;
+    if (!healer || !spec || !probe.metadata.finalizers?.includes(FINALIZER_HEAL_IN_FLIGHT)) return {};
+    const done = await healer.finishBeforeDeletion(probe, spec, eventTarget(probe));
+    return done ? {} : { requeueAfterMs: 30_000 };
   }
 
   private async runCheck(

@@ -17,7 +17,9 @@ export function statusAfterVerdict(
   now: Date,
   heals?: HealStatus,
 ): AuthProbeStatus {
-  const previous = probe.status ?? {};
+  // The heal intent is the healer's: written through its own patches, never carried along (a merge patch
+  // leaves a field it does not name as it is).
+  const { healIntent: _healIntent, ...previous } = probe.status ?? {};
   const generation = probe.metadata.generation ?? 0;
   const time = toApiTime(now);
   return {
@@ -56,7 +58,7 @@ export function statusWhileProbing(
   message: string,
   now: Date,
 ): AuthProbeStatus | undefined {
-  const previous = probe.status ?? {};
+  const { healIntent: _healIntent, ...previous } = probe.status ?? {};
   if (previous.conditions?.some((c) => c.type === ConditionType.Ready)) return undefined;
   return {
     ...previous,

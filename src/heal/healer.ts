@@ -21,4 +21,9 @@ export interface HealOutcome {
 /** Acts on a verdict; only a proven-invalid token may lead to a change. */
 export interface Healer {
   afterVerdict(input: HealInput): Promise<HealOutcome>;
+  /**
+   * The AuthProbe is being deleted and still holds the heal-in-flight finalizer: finish the heal (or
+   * find there is none) and release it. False while that could not be done yet.
+   */
+  finishBeforeDeletion(probe: AuthProbe, spec: ResolvedSpec, target: EventTarget): Promise<boolean>;
 }

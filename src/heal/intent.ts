@@ -5,27 +5,21 @@ import {
   LABEL_LEGACY_TOKEN_LAST_USED,
   SECRET_TYPE_SERVICE_ACCOUNT_TOKEN,
 } from '../api/labels.js';
-import type { AuthProbe } from '../api/types.js';
+import type { ResolvedSpec } from '../api/defaults.js';
+import type { AuthProbe, HealIntent } from '../api/types.js';
 import type { KubeApi } from '../kube/client.js';
 import { errorMessage, isNotFound, KubeApiError } from '../kube/errors.js';
 import { apiPaths, type SecretJson } from '../kube/resources.js';
 
-/**
- * What survives a heal: persisted on the AuthProbe before the secret is deleted, so the next
- * leader can finish a heal that a crash interrupted. Holds metadata only, never the token.
- */
-export interface HealIntent {
-  secretName: string;
-  /** The stale secret; a delete is only ever made with this uid and resourceVersion as preconditions. */
-  staleUid: string;
-  staleResourceVersion: string;
-  serviceAccountName: string;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  startedAt: string;
-}
+export type { HealIntent } from '../api/types.js';
 
+/**
+ * Where versions before 0.2 kept the intent. A namespace user can write annotations, so the operator
+ * never acts on it: one found is reported (HealIntentIgnored) and left alone.
+ */
 export const ANNOTATION_HEAL_INTENT = 'authprobe.io/heal-intent';
+/** Held by an AuthProbe while a heal of its secret is in flight: deleting it first finishes the heal. */
+export const FINALIZER_HEAL_IN_FLIGHT = 'authprobe.io/heal-in-flight';
 /** Marks secrets this operator created, so an admin can tell them apart. */
 export const ANNOTATION_HEALED_BY = 'authprobe.io/replaced-at';
 
@@ -46,6 +40,7 @@ export function intentFor(secret: SecretJson, serviceAccountName: string, now: D
     serviceAccountName,
     labels: pick(secret.metadata.labels, NOT_COPIED_LABELS),
     annotations: pick(secret.metadata.annotations, NOT_COPIED_ANNOTATIONS),
+    ...(secret.metadata.ownerReferences?.length ? { ownerReferences: secret.metadata.ownerReferences } : {}),
     startedAt: now.toISOString(),
   };
 }
@@ -65,7 +60,8 @@ export function replacementSecret(
     metadata: {
       name: intent.secretName,
       namespace,
-      labels: intent.labels,
+      labels: intent.labels ?? {},
+      ...(intent.ownerReferences?.length ? { ownerReferences: intent.ownerReferences } : {}),
       annotations: {
         ...intent.annotations,
         [ANNOTATION_SERVICE_ACCOUNT_NAME]: intent.serviceAccountName,
@@ -76,44 +72,89 @@ export function replacementSecret(
   };
 }
 
-export function parseIntent(text: string | undefined): HealIntent | undefined {
-  if (!text) return undefined;
-  try {
-    const value = JSON.parse(text) as HealIntent;
-    return typeof value.secretName === 'string' && typeof value.staleUid === 'string' ? value : undefined;
-  } catch {
-    return undefined;
+/**
+ * Why an intent found in status must not be acted on, or undefined when it matches the AuthProbe: it
+ * names the spec's secret and account, and the stale secret's identity. A status intent was written by
+ * the operator, unless someone with rights on authprobes/status wrote it; either way nothing is done
+ * for an intent that the spec does not back.
+ */
+export function intentMismatch(intent: HealIntent, spec: ResolvedSpec): string | undefined {
+  if (typeof intent.secretName !== 'string' || typeof intent.staleUid !== 'string' || !intent.staleUid) {
+    return 'it is malformed';
   }
+  if (spec.token.source !== 'Secret') return 'spec.token.source is not Secret';
+  if (intent.secretName !== spec.token.secretName) {
+    return `it names secret ${intent.secretName}, the spec ${spec.token.secretName}`;
+  }
+  if (intent.serviceAccountName !== spec.serviceAccountName) {
+    return `it names ServiceAccount ${intent.serviceAccountName}, the spec ${spec.serviceAccountName}`;
+  }
+  return undefined;
 }
 
 /**
- * Where the intent is kept between "about to delete" and "replacement confirmed": an annotation on the
- * AuthProbe, written before the delete and removed when the heal ends either way.
+ * Where the intent is kept between "about to delete" and "replacement confirmed": status.healIntent,
+ * which only the operator writes, plus a finalizer on the AuthProbe so that deleting it mid-heal first
+ * finishes the heal instead of leaving the secret deleted.
  */
 export class IntentStore {
-  constructor(private readonly client: Pick<KubeApi, 'mergePatch'>) {}
+  constructor(private readonly client: Pick<KubeApi, 'get' | 'mergePatch'>) {}
 
   read(probe: AuthProbe): HealIntent | undefined {
-    return parseIntent(probe.metadata.annotations?.[ANNOTATION_HEAL_INTENT]);
+    return probe.status?.healIntent ?? undefined;
   }
 
-  save(probe: AuthProbe, intent: HealIntent): Promise<void> {
-    return this.write(probe, JSON.stringify(intent));
+  /** The finalizer first: a finalizer without an intent is harmless, an intent without one is not. */
+  async save(probe: AuthProbe, intent: HealIntent): Promise<void> {
+    await this.setFinalizer(probe, true);
+    await this.patchStatus(probe, intent);
   }
 
-  clear(probe: AuthProbe): Promise<void> {
-    return this.write(probe, null);
+  async clear(probe: AuthProbe): Promise<void> {
+    await this.patchStatus(probe, null);
+    await this.setFinalizer(probe, false);
   }
 
-  private async write(probe: AuthProbe, value: string | null): Promise<void> {
+  /** Adds or removes the heal-in-flight finalizer, keeping every other one (optimistic concurrency). */
+  async setFinalizer(probe: AuthProbe, present: boolean): Promise<void> {
+    const path = apiPaths.authProbe(probe.metadata.namespace, probe.metadata.name);
+    for (let attempt = 0; ; attempt++) {
+      let current: AuthProbe;
+      try {
+        current = await this.client.get<AuthProbe>(path, { timeoutMs: 10_000 });
+      } catch (err) {
+        if (isNotFound(err)) return;
+        throw err;
+      }
+      const finalizers = current.metadata.finalizers ?? [];
+      if (finalizers.includes(FINALIZER_HEAL_IN_FLIGHT) === present) return;
+      const next = present
+        ? [...finalizers, FINALIZER_HEAL_IN_FLIGHT]
+        : finalizers.filter((f) => f !== FINALIZER_HEAL_IN_FLIGHT);
+      try {
+        await this.client.mergePatch(
+          path,
+          { metadata: { resourceVersion: current.metadata.resourceVersion, finalizers: next } },
+          { timeoutMs: 15_000 },
+        );
+        return;
+      } catch (err) {
+        if (isNotFound(err)) return;
+        // Someone else changed the object meanwhile: read it again (a few times, then let the queue retry).
+        if (!(err instanceof KubeApiError && err.status === 409) || attempt >= 2) throw err;
+      }
+    }
+  }
+
+  private async patchStatus(probe: AuthProbe, intent: HealIntent | null): Promise<void> {
     try {
       await this.client.mergePatch(
-        apiPaths.authProbe(probe.metadata.namespace, probe.metadata.name),
-        { metadata: { annotations: { [ANNOTATION_HEAL_INTENT]: value } } },
+        apiPaths.authProbeStatus(probe.metadata.namespace, probe.metadata.name),
+        { status: { healIntent: intent } },
         { timeoutMs: 15_000 },
       );
     } catch (err) {
-      if (value === null && isNotFound(err)) return;
+      if (intent === null && isNotFound(err)) return;
       throw err instanceof KubeApiError
         ? err
         : new Error(`could not record the heal intent: ${errorMessage(err)}`);

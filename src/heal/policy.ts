@@ -7,8 +7,10 @@ export interface SecretEvidence {
   exists: boolean;
   /** Value of kubernetes.io/legacy-token-invalid-since, when present. */
   invalidSince?: string;
-  /** TokenReview of the secret's current token. */
-  review: 'authenticated' | 'rejected' | 'no-token' | 'review-failed';
+  /** TokenReview of the secret's current token; not-provable: not the account's token secret, never reviewed. */
+  review: 'authenticated' | 'rejected' | 'no-token' | 'review-failed' | 'not-provable';
+  /** Why the secret is not provably the account's token secret (review not-provable). */
+  notProvable?: Verdict;
   /** Username TokenReview reported, when authenticated. */
   reviewedAs?: string;
   /** Why the review failed, for the message. */
@@ -56,6 +58,14 @@ export function decideHeal(
   }
   const secret = spec.token.secretName;
   if (!evidence || !evidence.exists) return { kind: 'none' };
+  if (evidence.review === 'not-provable') {
+    const why = evidence.notProvable;
+    return {
+      kind: 'report',
+      reason: why?.reason ?? ProbeReason.SecretForOtherServiceAccount,
+      message: `${why?.message ?? `Secret ${secret} is not provably the token secret of the account.`} Nothing was changed.`,
+    };
+  }
   if (evidence.review === 'authenticated') {
     return {
       kind: 'report',

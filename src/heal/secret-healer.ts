@@ -1,16 +1,17 @@
 import type { Logger } from 'pino';
-import { isSecretSourced } from '../api/defaults.js';
+import { isSecretSourced, type ResolvedSpec } from '../api/defaults.js';
 import { EventReason, HealProgress, HealReason, HealResult, type HealKind } from '../api/reasons.js';
 import type { AuthProbe } from '../api/types.js';
 import type { OperatorConfig } from '../config/config.js';
-import type { EventSink } from '../events/recorder.js';
+import type { EventSink, EventTarget } from '../events/recorder.js';
 import type { KubeApi } from '../kube/client.js';
 import type { SecretJson } from '../kube/resources.js';
 import type { OperatorMetrics } from '../metrics/metrics.js';
 import { healsInLastHour, HealLedger } from './budget.js';
+import type { LedgerStore } from './ledger-store.js';
 import { gatherEvidence } from './evidence.js';
 import type { Healer, HealInput, HealOutcome } from './healer.js';
-import { IntentStore } from './intent.js';
+import { ANNOTATION_HEAL_INTENT, IntentStore, intentMismatch, type HealIntent } from './intent.js';
 import { decideHeal, type SecretEvidence } from './policy.js';
 import type { HealContext, HealProcedure, HealServices, ProcedureResult } from './procedures/procedure.js';
 import { RemoveInvalidLabel } from './procedures/remove-invalid-label.js';
@@ -32,6 +33,10 @@ export interface SecretHealerDeps {
   now?: () => number;
   /** How long to wait for the tokens controller to fill a new secret. */
   fillTimeoutMs?: number;
+  /** Proof that the tokens controller works, asked before a delete (src/heal/canary.ts). */
+  canary?: HealServices['canary'];
+  /** Where heal attempts outlive the process (src/heal/ledger-store.ts); in memory only when unset. */
+  ledgerStore?: LedgerStore;
 }
 
 /**
@@ -49,7 +54,7 @@ export class SecretHealer implements Healer {
   private readonly procedures: Record<HealKind, HealProcedure>;
 
   constructor(private readonly deps: SecretHealerDeps) {
-    this.ledger = new HealLedger(deps.config.healBudgetPerHour);
+    this.ledger = new HealLedger(deps.config.healBudgetPerHour, deps.ledgerStore);
     this.now = deps.now ?? Date.now;
     this.services = {
       client: deps.client,
@@ -58,6 +63,7 @@ export class SecretHealer implements Healer {
       intents: new IntentStore(deps.client),
       now: this.now,
       fillTimeoutMs: deps.fillTimeoutMs ?? 30_000,
+      ...(deps.canary ? { canary: deps.canary } : {}),
     };
     this.replace = new ReplaceTokenSecret(this.services);
     const revalidate = new RemoveInvalidLabel(this.services);
@@ -69,7 +75,15 @@ export class SecretHealer implements Healer {
     const ctx: HealContext = { probe, spec, target };
     const { recorder } = this.deps;
 
-    const intent = this.services.intents.read(probe);
+    if (probe.metadata.annotations?.[ANNOTATION_HEAL_INTENT] !== undefined) {
+      await recorder.record(
+        target,
+        'Warning',
+        EventReason.HealIntentIgnored,
+        `The annotation ${ANNOTATION_HEAL_INTENT} is ignored: a heal in flight is kept only in status, which namespace users cannot write. Remove the annotation.`,
+      );
+    }
+    const intent = await this.trustedIntent(ctx);
     if (intent) {
       await recorder.record(
         target,
@@ -94,13 +108,22 @@ export class SecretHealer implements Healer {
         this.deps.client,
         probe.metadata.namespace,
         spec.token.secretName,
+        spec.serviceAccountName,
       ));
     }
     const verdict = withInvalidatedCause(input.verdict, evidence?.invalidSince);
     const now = this.now();
+    const secretKey = isSecretSourced(spec)
+      ? `${probe.metadata.namespace}/${spec.token.secretName}`
+      : undefined;
+    await this.ledger.ready(now);
     const decision = decideHeal(spec, verdict, evidence, {
       now,
-      probeHealsLastHour: healsInLastHour(probe.status?.heals?.history, now),
+      // The secret's own history counts too: it survives the AuthProbe being deleted and recreated.
+      probeHealsLastHour: Math.max(
+        healsInLastHour(probe.status?.heals?.history, now),
+        secretKey ? this.ledger.secretHealsLastHour(secretKey, now) : 0,
+      ),
       clusterRemaining: this.ledger.clusterRemaining(now),
       backoffUntil: this.ledger.backoffUntil(probe.metadata.uid),
     });
@@ -131,10 +154,53 @@ export class SecretHealer implements Healer {
     // The check's own verdict is told first, so the Events read in the order things happened.
     await recorder.record(target, 'Warning', verdict.reason, verdict.message);
     await recorder.record(target, 'Normal', EventReason.TokenRejectionConfirmed, decision.message);
-    this.ledger.recordAttempt(now);
+    if (secretKey) await this.ledger.recordAttempt(now, secretKey);
     // decideHeal only says heal when the evidence came from a secret that exists.
     if (!secret) return { verdict, probeAgainNow: false };
-    return this.conclude(ctx, decision.action, await this.procedures[decision.action].begin(ctx, secret));
+    const result = await this.procedures[decision.action].begin(ctx, secret);
+    if (result.kind === 'blocked' && secretKey) await this.ledger.cancelAttempt(now, secretKey);
+    return this.conclude(ctx, decision.action, result);
+  }
+
+  /**
+   * The intent in status, when the spec backs it; one that does not (written by someone else with
+   * rights on authprobes/status, or left from an older spec) is reported, cleared and never acted on.
+   */
+  private async trustedIntent(ctx: HealContext): Promise<HealIntent | undefined> {
+    const intent = this.services.intents.read(ctx.probe);
+    if (!intent) return undefined;
+    const mismatch = intentMismatch(intent, ctx.spec);
+    if (!mismatch) return intent;
+    await this.deps.recorder.record(
+      ctx.target,
+      'Warning',
+      EventReason.HealIntentIgnored,
+      `status.healIntent is ignored and cleared: ${mismatch}. Nothing was deleted or created for it.`,
+    );
+    await this.services.intents.clear(ctx.probe);
+    return undefined;
+  }
+
+  /**
+   * An AuthProbe deleted while a heal is in flight: the heal is finished first (the replacement
+   * created and filled), so the secret is never left deleted; then the finalizer goes. Returns false
+   * while it could not finish (the caller retries; the finalizer keeps the AuthProbe until then).
+   */
+  async finishBeforeDeletion(probe: AuthProbe, spec: ResolvedSpec, target: EventTarget): Promise<boolean> {
+    const ctx: HealContext = { probe, spec, target };
+    const intent = await this.trustedIntent(ctx);
+    if (!intent) {
+      await this.services.intents.setFinalizer(probe, false);
+      return true;
+    }
+    await this.deps.recorder.record(
+      target,
+      'Normal',
+      EventReason.HealResumed,
+      `The AuthProbe is being deleted during the replacement of secret ${intent.secretName}: finishing it first so the secret is not left deleted.`,
+    );
+    const outcome = await this.conclude(ctx, this.replace.kind, await this.replace.resume(ctx, intent));
+    return outcome.verdict.reason !== HealReason.HealFailed;
   }
 
   /** A procedure's result as status, metrics, budget and (on failure) an Event. */
@@ -144,6 +210,9 @@ export class SecretHealer implements Healer {
     switch (result.kind) {
       case 'aborted':
         return { verdict: result.verdict, probeAgainNow: true };
+      case 'blocked':
+        this.countHeal(probe, kind, HealResult.Blocked);
+        return { verdict: result.verdict, probeAgainNow: false };
       case 'failed':
         this.ledger.recordFailure(probe.metadata.uid, now);
         this.countHeal(probe, kind, HealResult.Failed);

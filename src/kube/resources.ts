@@ -106,6 +106,7 @@ export const apiPaths = {
   pod: (ns: string, name: string) => core(ns, 'pods', name),
   secrets: (ns: string) => core(ns, 'secrets'),
   secret: (ns: string, name: string) => core(ns, 'secrets', name),
+  serviceAccounts: (ns: string) => core(ns, 'serviceaccounts'),
   serviceAccount: (ns: string, name: string) => core(ns, 'serviceaccounts', name),
   events: (ns: string) => core(ns, 'events'),
   event: (ns: string, name: string) => core(ns, 'events', name),

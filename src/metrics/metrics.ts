@@ -103,8 +103,21 @@ export class OperatorMetrics {
     if (withDefaults) collectDefaultMetrics({ register: this.registry });
   }
 
-  forgetProbe(namespace: string, name: string): void {
-    this.authenticated.remove({ namespace, authprobe: name });
-    this.lastSuccess.remove({ namespace, authprobe: name });
+  /** Removes every series of a deleted AuthProbe, so /metrics does not grow with churn. */
+  async forgetProbe(namespace: string, name: string): Promise<void> {
+    const perProbe: Array<Counter<string> | Gauge<string>> = [
+      this.probes,
+      this.heals,
+      this.authenticated,
+      this.lastSuccess,
+    ];
+    for (const metric of perProbe) {
+      const { values } = await metric.get();
+      for (const { labels } of values) {
+        if (labels['namespace'] === namespace && labels['authprobe'] === name) {
+          metric.remove(labels as Record<string, string | number>);
+        }
+      }
+    }
   }
 }

@@ -17,6 +17,8 @@ import { PodCheck } from '../checks/pod/pod-check.js';
 import { TokenReviewCheckKind } from '../checks/token-review/token-review-check.js';
 import { RotationSignal } from '../signals/rotation.js';
 import { SecretHealer } from '../heal/secret-healer.js';
+import { TokensControllerCanary } from '../heal/canary.js';
+import { LedgerStore } from '../heal/ledger-store.js';
 import { CredentialWatch } from './credential-watch.js';
 
 /** `authprobe operator [--setting=value ...]`: runs the controller until SIGTERM or SIGINT. */
@@ -99,7 +101,21 @@ export function buildOperator(
       : {}),
   });
   const recorder = new EventRecorder(client, logger, config.identity);
-  const healer = new SecretHealer({ client, recorder, metrics, logger, config });
+  const healer = new SecretHealer({
+    client,
+    recorder,
+    metrics,
+    logger,
+    config,
+    ledgerStore: new LedgerStore(client, config.operatorNamespace),
+    canary: new TokensControllerCanary({
+      client,
+      logger,
+      namespace: config.operatorNamespace,
+      serviceAccountName: config.canaryServiceAccount,
+      now: Date.now,
+    }),
+  });
   const informerOptions = (name: string) => ({
     name,
     logger,
@@ -138,13 +154,33 @@ export function buildOperator(
     client,
     probes: unionCache(probeInformers),
     checks: {
-      Pod: new PodCheck({ client, pods, logger, probeImage: config.probeImage, now }),
+      Pod: new PodCheck({
+        client,
+        pods,
+        logger,
+        now,
+        policy: {
+          probeImage: config.probeImage,
+          allowedImages: config.allowedProbeImages,
+          allowedPriorityClasses: config.allowedPriorityClasses,
+          allowedTolerationKeys: config.allowedTolerationKeys,
+          allowedLabelPrefixes: config.allowedPodLabelPrefixes,
+          allowedAnnotationPrefixes: config.allowedPodAnnotationPrefixes,
+          maxCpu: config.maxProbeCpu,
+          maxMemory: config.maxProbeMemory,
+        },
+      }),
       TokenReview: new TokenReviewCheckKind({ client, now }),
     },
     recorder,
     metrics,
     logger,
     healer,
+    scope: {
+      operatorNamespace: config.operatorNamespace,
+      excludedNamespaces: config.excludedNamespaces,
+      maxPerNamespace: config.maxAuthProbesPerNamespace,
+    },
     rotation: new RotationSignal({
       recorder,
       metrics,

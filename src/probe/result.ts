@@ -183,9 +183,36 @@ function object(value: unknown, at: string): Json {
   return value;
 }
 
-function string(value: unknown, at: string): string {
+/** Longest text taken from a probe pod, per field: its output is untrusted input. */
+const MAX_TEXT = 1024;
+/** Lists (paths sample, groups) are cut off beyond this. */
+const MAX_LIST = 20;
+/** A service-account username: the only identity a probe pod can truthfully report. */
+const SERVICE_ACCOUNT_USER =
+  /^system:serviceaccount:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?:[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$/;
+
+function string(value: unknown, at: string, max = MAX_TEXT): string {
   if (typeof value !== 'string') throw new InvalidResult(`${at} is not a string`);
+  if (value.length > max) throw new InvalidResult(`${at} is longer than ${max} characters`);
+  if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(value))
+    throw new InvalidResult(`${at} holds control characters`);
   return value;
+}
+
+function httpStatus(value: unknown, at: string): number {
+  const status = integer(value, at);
+  if (status < 100 || status > 599) throw new InvalidResult(`${at} is not an HTTP status code`);
+  return status;
+}
+
+function serviceAccountUser(value: unknown, at: string): string {
+  const username = string(value, at, 512);
+  if (!SERVICE_ACCOUNT_USER.test(username)) {
+    throw new InvalidResult(
+      `${at} is not a service-account username (system:serviceaccount:<namespace>:<name>)`,
+    );
+  }
+  return username;
 }
 
 function optionalString(value: unknown, at: string): string | undefined {
@@ -209,7 +236,8 @@ function oneOf<T extends string>(value: unknown, allowed: readonly T[], at: stri
 function optionalStrings(value: unknown, at: string): string[] | undefined {
   if (value === undefined) return undefined;
   if (!Array.isArray(value)) throw new InvalidResult(`${at} is not a list`);
-  return value.map((v, i) => string(v, `${at}[${i}]`));
+  if (value.length > MAX_LIST) throw new InvalidResult(`${at} has more than ${MAX_LIST} entries`);
+  return value.map((v, i) => string(v, `${at}[${i}]`, 256));
 }
 
 /** Drops keys whose value is undefined, so parsed values compare equal to what was written. */
@@ -229,7 +257,7 @@ function httpStep(value: unknown, at: string): HttpStep {
     case 'response':
       return compact({
         outcome,
-        httpStatus: integer(o['httpStatus'], `${at}.httpStatus`),
+        httpStatus: httpStatus(o['httpStatus'], `${at}.httpStatus`),
         latencyMs: integer(o['latencyMs'], `${at}.latencyMs`),
         reason: optionalString(o['reason'], `${at}.reason`),
         message: optionalString(o['message'], `${at}.message`),
@@ -253,14 +281,14 @@ function identityStep(value: unknown, at: string): IdentityStep {
     case 'identity':
       return compact({
         outcome,
-        username: string(o['username'], `${at}.username`),
+        username: serviceAccountUser(o['username'], `${at}.username`),
         uid: optionalString(o['uid'], `${at}.uid`),
         groups: optionalStrings(o['groups'], `${at}.groups`),
       });
     case 'response':
       return compact({
         outcome,
-        httpStatus: integer(o['httpStatus'], `${at}.httpStatus`),
+        httpStatus: httpStatus(o['httpStatus'], `${at}.httpStatus`),
         reason: optionalString(o['reason'], `${at}.reason`),
         message: optionalString(o['message'], `${at}.message`),
       });
@@ -290,6 +318,9 @@ function tokenClaims(value: unknown, at: string): TokenClaims | undefined {
  */
 export function parseProbeResult(text: string | undefined): ParseResult {
   if (text === undefined || text.trim() === '') return { ok: false, error: 'the probe pod left no result' };
+  if (text.length > TERMINATION_MESSAGE_MAX_BYTES) {
+    return { ok: false, error: `the probe result is longer than ${TERMINATION_MESSAGE_MAX_BYTES} bytes` };
+  }
   let json: unknown;
   try {
     json = JSON.parse(text);

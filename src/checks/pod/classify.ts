@@ -139,7 +139,8 @@ function authenticatedAs(result: ProbeResult): string | undefined {
   if (result.identity.outcome === 'identity') return result.identity.username;
   const step = result.authenticated;
   if (step.outcome === 'response' && step.httpStatus === 403) {
-    return /User "([^"]+)"/.exec(step.message ?? '')?.[1];
+    // Only a service-account username is taken from the (untrusted) message.
+    return /User "(system:serviceaccount:[a-z0-9.-]+:[a-z0-9.-]+)"/.exec(step.message ?? '')?.[1];
   }
   return undefined;
 }

@@ -11,7 +11,14 @@ import type { AuthProbe } from '../../api/types.js';
 import { verdict, type Verdict } from '../../api/verdict.js';
 import type { KubeApi } from '../../kube/client.js';
 import { errorMessage, isAlreadyExists, isNotFound, KubeApiError } from '../../kube/errors.js';
-import { apiPaths, getOrUndefined, type PodJson } from '../../kube/resources.js';
+import {
+  apiPaths,
+  getOrUndefined,
+  type PodJson,
+  type SecretJson,
+  type ServiceAccountJson,
+} from '../../kube/resources.js';
+import { judgeTokenSecret } from '../provenance.js';
 import { parseProbeResult } from '../../probe/result.js';
 import type { CheckMark, Observation, ProbeTrigger, Started, TokenCheck } from '../check.js';
 import { classifyContext, secretNotFoundVerdict, serviceAccountNotFoundVerdict } from '../verdicts.js';
@@ -22,6 +29,7 @@ import {
   unreadableResultVerdict,
 } from './classify.js';
 import { buildProbePod, newRunId, probePodOverdueAfterMs } from './probe-pod.js';
+import { judgePodTemplate, type ProbePodPolicy } from './pod-policy.js';
 
 /** What the pod check reads: the operator's own probe pods, from the informer's cache. */
 export interface PodCache {
@@ -32,8 +40,8 @@ export interface PodCheckDeps {
   client: KubeApi;
   pods: PodCache;
   logger: Logger;
-  /** Image for probe pods when the AuthProbe does not name one. */
-  probeImage: string;
+  /** What a probe pod may ask for (the admin's bounds); its probeImage is the default image. */
+  policy: ProbePodPolicy;
   now: () => number;
 }
 
@@ -74,9 +82,14 @@ export class PodCheck implements TokenCheck {
 
   async start(probe: AuthProbe, spec: ResolvedSpec, trigger: ProbeTrigger): Promise<Started> {
     const ns = probe.metadata.namespace;
+    const notAllowed = judgePodTemplate(spec.podTemplate, this.deps.policy);
+    if (notAllowed) return { kind: 'verdict', verdict: notAllowed, retryInMs: spec.intervalMs };
     const precheck = await this.precheck(probe, spec);
     if (precheck) return { kind: 'verdict', verdict: precheck, retryInMs: spec.intervalMs };
-    const pod = buildProbePod(probe, spec, { image: this.deps.probeImage, runId: newRunId(this.deps.now()) });
+    const pod = buildProbePod(probe, spec, {
+      image: this.deps.policy.probeImage,
+      runId: newRunId(this.deps.now()),
+    });
     const probeNow = probe.metadata.annotations?.[ANNOTATION_PROBE_NOW];
     pod.metadata = {
       ...pod.metadata,
@@ -132,16 +145,30 @@ export class PodCheck implements TokenCheck {
     return (pod.metadata.creationTimestamp ?? '') >= last.time;
   }
 
-  /** Missing ServiceAccount or Secret: said by name, without starting a pod that could only hang. */
+  /**
+   * What a pod cannot tell apart, or must not be started for: a missing ServiceAccount or Secret (said
+   * by name, without a pod that could only hang), and a Secret that is not provably the account's token
+   * secret (a pod would mount and send its token).
+   */
   private async precheck(probe: AuthProbe, spec: ResolvedSpec): Promise<Verdict | undefined> {
     const ns = probe.metadata.namespace;
     const ctx = classifyContext(probe, spec);
-    const get = (path: string) => getOrUndefined(this.deps.client, path, { timeoutMs: 10_000 });
-    if (!(await get(apiPaths.serviceAccount(ns, spec.serviceAccountName)))) {
-      return serviceAccountNotFoundVerdict(ctx);
-    }
-    if (spec.token.source === 'Secret' && !(await get(apiPaths.secret(ns, spec.token.secretName)))) {
-      return secretNotFoundVerdict(ctx);
+    const options = { timeoutMs: 10_000 };
+    const { client } = this.deps;
+    const account = await getOrUndefined<ServiceAccountJson>(
+      client,
+      apiPaths.serviceAccount(ns, spec.serviceAccountName),
+      options,
+    );
+    if (!account) return serviceAccountNotFoundVerdict(ctx);
+    if (spec.token.source === 'Secret') {
+      const secret = await getOrUndefined<SecretJson>(
+        client,
+        apiPaths.secret(ns, spec.token.secretName),
+        options,
+      );
+      if (!secret) return secretNotFoundVerdict(ctx);
+      return judgeTokenSecret(secret, spec.serviceAccountName, account.metadata.uid);
     }
     return undefined;
   }

@@ -9,7 +9,14 @@ import type { AuthProbe } from '../../api/types.js';
 import type { Verdict } from '../../api/verdict.js';
 import type { KubeApi } from '../../kube/client.js';
 import { errorMessage, isNotFound, KubeApiError } from '../../kube/errors.js';
-import { apiPaths, getOrUndefined, secretToken, type SecretJson } from '../../kube/resources.js';
+import {
+  apiPaths,
+  getOrUndefined,
+  secretToken,
+  type SecretJson,
+  type ServiceAccountJson,
+} from '../../kube/resources.js';
+import { judgeTokenSecret } from '../provenance.js';
 import { reviewToken } from '../../kube/token-review.js';
 import { readTokenClaims } from '../../probe/claims.js';
 import type { CheckMark, Observation, ProbeTrigger, Started, TokenCheck } from '../check.js';
@@ -73,25 +80,37 @@ export class TokenReviewCheckKind implements TokenCheck {
           : { kind: 'failed', message: errorMessage(err) },
         ctx,
       );
-    // A missing account explains a missing secret or a rejected token better than either.
-    const accountMissing = async (): Promise<boolean> =>
-      !(await getOrUndefined(client, apiPaths.serviceAccount(ns, spec.serviceAccountName), {
+    // Reads come from the apiserver's watch cache unless this check follows a heal.
+    const cached = fresh ? {} : { query: { resourceVersion: '0' } };
+    const readAccount = () =>
+      getOrUndefined<ServiceAccountJson>(client, apiPaths.serviceAccount(ns, spec.serviceAccountName), {
         timeoutMs: 10_000,
-      }));
+        ...cached,
+      });
     let secret: SecretJson;
     try {
       secret = await client.get<SecretJson>(apiPaths.secret(ns, spec.token.secretName), {
         timeoutMs: spec.timeoutMs,
-        ...(fresh ? {} : { query: { resourceVersion: '0' } }),
+        ...cached,
       });
     } catch (err) {
       if (!isNotFound(err)) return failed(err);
-      return (await accountMissing()) ? serviceAccountNotFoundVerdict(ctx) : secretNotFoundVerdict(ctx);
+      // A missing account explains a missing secret better than the secret does.
+      return (await readAccount()) ? secretNotFoundVerdict(ctx) : serviceAccountNotFoundVerdict(ctx);
     }
+    let account: ServiceAccountJson | undefined;
+    try {
+      account = await readAccount();
+    } catch (err) {
+      return failed(err);
+    }
+    if (!account) return serviceAccountNotFoundVerdict(ctx);
+    // Only the account's own token secret is ever read for its token and sent to TokenReview.
+    const notProvable = judgeTokenSecret(secret, spec.serviceAccountName, account.metadata.uid);
+    if (notProvable) return notProvable;
     const invalidSince = secret.metadata.labels?.[LABEL_LEGACY_TOKEN_INVALID_SINCE];
     const token = secretToken(secret);
-    if (!token)
-      return (await accountMissing()) ? serviceAccountNotFoundVerdict(ctx) : tokenNotIssuedVerdict(ctx);
+    if (!token) return tokenNotIssuedVerdict(ctx);
     const started = this.deps.now();
     let check: TokenReviewCheck;
     try {
@@ -109,7 +128,6 @@ export class TokenReviewCheckKind implements TokenCheck {
     } catch (err) {
       return failed(err);
     }
-    if (!check.authenticated && (await accountMissing())) return serviceAccountNotFoundVerdict(ctx);
     return classifyTokenReview(check, classifyContext(probe, spec, invalidSince));
   }
 }

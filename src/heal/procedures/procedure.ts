@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import type { ResolvedSpec } from '../../api/defaults.js';
 import type { HealKind } from '../../api/reasons.js';
 import type { AuthProbe } from '../../api/types.js';
-import type { Verdict } from '../../api/verdict.js';
+import { verdict as makeVerdict, type Verdict } from '../../api/verdict.js';
+import { HealReason } from '../../api/reasons.js';
 import type { EventSink, EventTarget } from '../../events/recorder.js';
 import type { KubeApi } from '../../kube/client.js';
 import type { SecretJson } from '../../kube/resources.js';
@@ -24,6 +25,8 @@ export interface HealServices {
   now: () => number;
   /** How long to wait for the tokens controller to fill a new secret. */
   fillTimeoutMs: number;
+  /** Proof that the tokens controller fills secrets right now; asked before anything is deleted. */
+  canary?: { check(): Promise<{ ok: true } | { ok: false; message: string }> };
 }
 
 /** How a procedure ended; the healer turns it into status, Events, metrics and budget. */
@@ -33,7 +36,9 @@ export type ProcedureResult =
   /** Attempted and not done; counts against the back-off. */
   | { kind: 'failed'; message: string }
   /** Not attempted after all (the secret changed under us); check again at once. */
-  | { kind: 'aborted'; verdict: Verdict };
+  | { kind: 'aborted'; verdict: Verdict }
+  /** Not attempted: a precondition does not hold (HealBlocked); nothing was changed. */
+  | { kind: 'blocked'; verdict: Verdict };
 
 /**
  * One kind of heal (replace a token secret, remove the cleaner's label; later, write a new token into a
@@ -57,4 +62,9 @@ export async function pollUntil<T>(
     if (value !== undefined || now() >= deadline) return value;
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
+}
+
+/** A heal that must not start: Ready=False, HealBlocked, with what to fix. */
+export function blocked(message: string): ProcedureResult {
+  return { kind: 'blocked', verdict: makeVerdict(HealReason.HealBlocked, 'False', message) };
 }

@@ -21,6 +21,7 @@ import { reviewToken, type TokenReviewOutcome } from '../../kube/token-review.js
 import { intentFor, replacementSecret, type HealIntent } from '../intent.js';
 import { consumesSecret, restartPatch } from '../workloads.js';
 import {
+  blocked,
   pollUntil,
   type HealContext,
   type HealProcedure,
@@ -46,9 +47,29 @@ export class ReplaceTokenSecret implements HealProcedure {
   constructor(private readonly services: HealServices) {}
 
   async begin(ctx: HealContext, secret: SecretJson): Promise<ProcedureResult> {
+    const notNow = await this.mayNotDelete(secret);
+    if (notNow) return notNow;
     const intent = intentFor(secret, ctx.spec.serviceAccountName, new Date(this.services.now()));
     await this.services.intents.save(ctx.probe, intent);
     return this.resume(ctx, intent);
+  }
+
+  /**
+   * Why the stale secret must not be deleted now, if it must not: it has finalizers (it would stay
+   * terminating and block its replacement), or the tokens controller is not proven to fill a
+   * replacement (the canary). Asked before the intent is written and again right before the delete.
+   */
+  private async mayNotDelete(secret: SecretJson): Promise<ProcedureResult | undefined> {
+    const finalizers = secret.metadata.finalizers ?? [];
+    if (finalizers.length) {
+      return blocked(
+        `Secret ${secret.metadata.name} carries finalizers (${finalizers.join(', ')}): a delete would leave it terminating ` +
+          `until they are removed, and no replacement could be created meanwhile. Nothing was deleted; remove the ` +
+          `finalizers or replace the secret by hand.`,
+      );
+    }
+    const alive = await this.services.canary?.check();
+    return alive && !alive.ok ? blocked(alive.message) : undefined;
   }
 
   /** Converges on the intent from any point; safe to run again. The intent is cleared when it ends. */
@@ -70,6 +91,8 @@ export class ReplaceTokenSecret implements HealProcedure {
 
     let current = await read();
     if (current && current.metadata.uid === intent.staleUid) {
+      const notNow = await this.mayNotDelete(current);
+      if (notNow) return notNow;
       try {
         await client.delete(
           path,

@@ -176,6 +176,34 @@ const statusShape = {
       history: { type: 'array', required: false, items: { type: 'string' } },
     },
   },
+  healIntent: {
+    type: 'object',
+    required: false,
+    fields: {
+      secretName: { type: 'string', required: true },
+      staleUid: { type: 'string', required: true },
+      staleResourceVersion: { type: 'string', required: true },
+      serviceAccountName: { type: 'string', required: true },
+      startedAt: { type: 'string', required: true },
+      labels: stringMap,
+      annotations: stringMap,
+      ownerReferences: {
+        type: 'array',
+        required: false,
+        items: {
+          type: 'object',
+          fields: {
+            apiVersion: { type: 'string', required: true },
+            kind: { type: 'string', required: true },
+            name: { type: 'string', required: true },
+            uid: { type: 'string', required: true },
+            controller: { type: 'boolean', required: false },
+            blockOwnerDeletion: { type: 'boolean', required: false },
+          },
+        },
+      },
+    },
+  },
 } as const satisfies Shape<AuthProbeStatus>;
 
 // ---- Both sides in one comparable form ---------------------------------------------------------

@@ -117,6 +117,6 @@ describe('one vocabulary', () => {
   });
 
   it('heal metric results are one lower-case set', () => {
-    expect(Object.values(HealResult)).toEqual(['succeeded', 'failed', 'dry-run', 'rate-limited']);
+    expect(Object.values(HealResult)).toEqual(['succeeded', 'failed', 'dry-run', 'rate-limited', 'blocked']);
   });
 });

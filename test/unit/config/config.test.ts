@@ -25,6 +25,9 @@ describe('loadConfig', () => {
     [['--renew-deadline=20s'], 'renew-deadline', /must be shorter than --lease-duration/],
     [['--colour=blue'], 'colour', /unknown setting --colour/],
     [['--http-port'], 'http-port', /needs a value/],
+    [['--max-probe-memory=lots'], 'max-probe-memory', /not a positive quantity such as 100m/],
+    [['--excluded-namespaces=Kube_System'], 'excluded-namespaces', /not a namespace name/],
+    [['--max-authprobes-per-namespace=-1'], 'max-authprobes-per-namespace', /whole number from 0/],
   ])('rejects %j naming the setting', (argv, setting, message) => {
     let error: unknown;
     try {
@@ -35,6 +38,28 @@ describe('loadConfig', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).setting).toBe(setting);
     expect((error as ConfigError).message).toMatch(message);
+  });
+
+  it('bounds probe pods and namespaces by default: the operator image only, kube-system excluded', () => {
+    const defaults = loadConfig([], {});
+    expect(defaults).toMatchObject({
+      allowedProbeImages: [],
+      allowedPriorityClasses: [],
+      allowedTolerationKeys: [],
+      allowedPodLabelPrefixes: [],
+      allowedPodAnnotationPrefixes: [],
+      maxProbeCpu: 0.1,
+      maxProbeMemory: 256 * 2 ** 20,
+      excludedNamespaces: ['kube-system'],
+      maxAuthProbesPerNamespace: 0,
+      canaryServiceAccount: 'authprobe-canary',
+    });
+    const loosened = loadConfig([], {
+      AUTHPROBE_ALLOWED_PROBE_IMAGES: 'registry.example/probes/*, mirror.example/authprobe:1',
+      AUTHPROBE_EXCLUDED_NAMESPACES: '',
+    });
+    expect(loosened.allowedProbeImages).toEqual(['registry.example/probes/*', 'mirror.example/authprobe:1']);
+    expect(loosened.excludedNamespaces).toEqual([]);
   });
 
   it('names the environment variable path too', () => {

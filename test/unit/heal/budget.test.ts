@@ -6,17 +6,28 @@ import { intentFor, replacementSecret } from '../../../src/heal/intent.js';
 const HOUR = 3_600_000;
 
 describe('heal bounds', () => {
-  it('the cluster budget refills as attempts age out of the hour', () => {
+  it('the cluster budget refills as attempts age out of the hour', async () => {
     const ledger = new HealLedger(2);
-    ledger.recordAttempt(0);
-    ledger.recordAttempt(10);
+    await ledger.recordAttempt(0, 'a/s');
+    await ledger.recordAttempt(10, 'b/s');
     expect(ledger.clusterRemaining(20)).toBe(0);
     expect(ledger.clusterRemaining(HOUR + 1)).toBe(1);
     expect(ledger.clusterRemaining(HOUR + 11)).toBe(2);
   });
 
+  it("counts a secret's heals whichever AuthProbe asked, and a blocked attempt gives its place back", async () => {
+    const ledger = new HealLedger(5);
+    await ledger.recordAttempt(0, 'team/token');
+    await ledger.recordAttempt(5, 'team/token');
+    await ledger.recordAttempt(7, 'other/token');
+    expect(ledger.secretHealsLastHour('team/token', 10)).toBe(2);
+    await ledger.cancelAttempt(5, 'team/token');
+    expect(ledger.secretHealsLastHour('team/token', 10)).toBe(1);
+    expect(ledger.clusterRemaining(10)).toBe(3);
+  });
+
   it('failed heals back off exponentially and success clears it', () => {
-    const ledger = new HealLedger(10, 60_000, 600_000);
+    const ledger = new HealLedger(10, undefined, 60_000, 600_000);
     ledger.recordFailure('uid', 0);
     expect(ledger.backoffUntil('uid')).toBe(60_000);
     ledger.recordFailure('uid', 0);

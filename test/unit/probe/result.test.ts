@@ -119,6 +119,33 @@ describe('serializeProbeResult / parseProbeResult', () => {
       'authenticated.httpStatus',
     ],
     ['no identity', JSON.stringify({ ...sample, identity: undefined }), 'identity is not an object'],
+    // The pod's output is untrusted: only fields of the expected shape and length are taken.
+    [
+      'an identity that is not a service account',
+      JSON.stringify({ ...sample, identity: { outcome: 'identity', username: 'system:admin' } }),
+      'identity.username is not a service-account username',
+    ],
+    [
+      'a status code out of range',
+      JSON.stringify({ ...sample, authenticated: { ...sample.authenticated, httpStatus: 999 } }),
+      'not an HTTP status code',
+    ],
+    [
+      'an overlong message',
+      JSON.stringify({ ...sample, anonymous: { ...sample.anonymous, message: 'x'.repeat(1025) } }),
+      'anonymous.message is longer than 1024 characters',
+    ],
+    [
+      'control characters',
+      JSON.stringify({ ...sample, path: '/api\u001b[31m' }),
+      'path holds control characters',
+    ],
+    [
+      'too many groups',
+      JSON.stringify({ ...sample, identity: { ...sample.identity, groups: Array(21).fill('g') } }),
+      'identity.groups has more than 20 entries',
+    ],
+    ['more than the kubelet keeps', 'x'.repeat(TERMINATION_MESSAGE_MAX_BYTES + 1), 'longer than 4096 bytes'],
   ])('rejects %s', (_name, text, error) => {
     const parsed = parseProbeResult(text);
     expect(parsed.ok).toBe(false);

@@ -1,0 +1,146 @@
+import type { Logger } from 'pino';
+import { ANNOTATION_SERVICE_ACCOUNT_NAME, SECRET_TYPE_SERVICE_ACCOUNT_TOKEN } from '../api/labels.js';
+import type { KubeApi } from '../kube/client.js';
+import { errorMessage, isNotFound } from '../kube/errors.js';
+import { apiPaths, getOrUndefined, secretToken, type SecretJson } from '../kube/resources.js';
+import { pollUntil } from './procedures/procedure.js';
+
+export interface CanaryDeps {
+  client: KubeApi;
+  logger: Logger;
+  /** The operator's own namespace: the canary lives there, never in a tenant's. */
+  namespace: string;
+  /** A ServiceAccount with no permissions, created by the operator when missing. */
+  serviceAccountName: string;
+  now: () => number;
+  /** How long the tokens controller may take to fill the canary. */
+  fillTimeoutMs?: number;
+  /** A proof of life stays good this long. */
+  freshForMs?: number;
+}
+
+export type CanaryResult = { ok: true } | { ok: false; message: string };
+
+/**
+ * Proof that kube-controller-manager's tokens controller is working right now, asked before any token
+ * secret is deleted: a deleted secret is replaced only if that controller fills the replacement. The
+ * canary is a token secret of a permission-less account in the operator's own namespace, created,
+ * watched until it is filled, and deleted again (its token is never read beyond "is it there").
+ */
+export class TokensControllerCanary {
+  private provenAt: number | undefined;
+  private inFlight: Promise<CanaryResult> | undefined;
+
+  constructor(private readonly deps: CanaryDeps) {}
+
+  check(): Promise<CanaryResult> {
+    const { now, freshForMs = 60_000 } = this.deps;
+    if (this.provenAt !== undefined && now() - this.provenAt < freshForMs)
+      return Promise.resolve({ ok: true });
+    // Heals that start together share one canary.
+    this.inFlight ??= this.probe().finally(() => (this.inFlight = undefined));
+    return this.inFlight;
+  }
+
+  private async probe(): Promise<CanaryResult> {
+    const { namespace, fillTimeoutMs = 15_000 } = this.deps;
+    try {
+      const created = await this.ensureAccount();
+      // A brand-new account may not be in the tokens controller's cache yet; it then deletes the
+      // canary as an orphan. One more try covers that; anything else is an answer.
+      let outcome = await this.tryOnce();
+      if (outcome === 'gone' && created) outcome = await this.tryOnce();
+      if (outcome === 'filled') {
+        this.provenAt = this.deps.now();
+        return { ok: true };
+      }
+      return {
+        ok: false,
+        message:
+          `kube-controller-manager's tokens controller did not fill a test token secret in namespace ${namespace} ` +
+          `within ${Math.round(fillTimeoutMs / 1000)}s, so a deleted token secret would not be replaced: nothing ` +
+          `was deleted. Check that kube-controller-manager runs with --service-account-private-key-file and ` +
+          `its tokens controller enabled; healing resumes once it fills secrets again.`,
+      };
+    } catch (err) {
+      return {
+        ok: false,
+        message: `The operator could not test kube-controller-manager's tokens controller in namespace ${namespace} (${errorMessage(err)}), so nothing was deleted.`,
+      };
+    }
+  }
+
+  /** Creates one canary, waits for its token, deletes it. */
+  private async tryOnce(): Promise<'filled' | 'gone' | 'empty'> {
+    const { client, namespace, serviceAccountName, now, fillTimeoutMs = 15_000 } = this.deps;
+    const created = await client.post<SecretJson>(
+      apiPaths.secrets(namespace),
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: {
+          generateName: `${serviceAccountName}-`,
+          namespace,
+          labels: { 'app.kubernetes.io/managed-by': 'authprobe', 'authprobe.io/canary': 'true' },
+          annotations: { [ANNOTATION_SERVICE_ACCOUNT_NAME]: serviceAccountName },
+        },
+        type: SECRET_TYPE_SERVICE_ACCOUNT_TOKEN,
+      },
+      { timeoutMs: 10_000 },
+    );
+    const name = created.metadata.name;
+    try {
+      const seen = await pollUntil(now, now() + fillTimeoutMs, async () => {
+        const secret = await getOrUndefined<SecretJson>(client, apiPaths.secret(namespace, name), {
+          timeoutMs: 10_000,
+        });
+        if (!secret) return 'gone' as const;
+        return secretToken(secret) !== undefined ? ('filled' as const) : undefined;
+      });
+      return seen ?? 'empty';
+    } finally {
+      await this.remove(name);
+    }
+  }
+
+  /** True when the account had to be created just now. */
+  private async ensureAccount(): Promise<boolean> {
+    const { client, namespace, serviceAccountName } = this.deps;
+    if (
+      await getOrUndefined(client, apiPaths.serviceAccount(namespace, serviceAccountName), {
+        timeoutMs: 10_000,
+      })
+    ) {
+      return false;
+    }
+    await client.post(
+      apiPaths.serviceAccounts(namespace),
+      {
+        apiVersion: 'v1',
+        kind: 'ServiceAccount',
+        metadata: {
+          name: serviceAccountName,
+          namespace,
+          labels: { 'app.kubernetes.io/managed-by': 'authprobe' },
+        },
+        automountServiceAccountToken: false,
+      },
+      { timeoutMs: 10_000 },
+    );
+    return true;
+  }
+
+  private async remove(name: string): Promise<void> {
+    try {
+      await this.deps.client.delete(apiPaths.secret(this.deps.namespace, name), undefined, {
+        timeoutMs: 10_000,
+      });
+    } catch (err) {
+      if (!isNotFound(err))
+        this.deps.logger.warn(
+          { secret: name, err: errorMessage(err) },
+          'could not delete the canary token secret',
+        );
+    }
+  }
+}
