@@ -194,8 +194,13 @@ const SERVICE_ACCOUNT_USER =
 function string(value: unknown, at: string, max = MAX_TEXT): string {
   if (typeof value !== 'string') throw new InvalidResult(`${at} is not a string`);
   if (value.length > max) throw new InvalidResult(`${at} is longer than ${max} characters`);
-  if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(value))
-    throw new InvalidResult(`${at} holds control characters`);
+  // Control characters (terminal escapes and the like) other than tab and newline.
+  for (const char of value) {
+    const code = char.charCodeAt(0);
+    if ((code < 0x20 && code !== 0x09 && code !== 0x0a) || code === 0x7f) {
+      throw new InvalidResult(`${at} holds control characters`);
+    }
+  }
   return value;
 }
 
