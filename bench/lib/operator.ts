@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import path from 'node:path';
+import { createNamespace } from './namespaces.ts';
 import { randomSuffix } from './names.ts';
 import { REPO } from './repo.ts';
 import { waitFor } from './wait.ts';
@@ -20,7 +21,7 @@ export interface OperatorOptions {
   name: string;
   /** The probe image (AUTHPROBE_IMAGE). */
   image: string;
-  /** The one namespace it watches, also its own namespace (leader election Lease). */
+  /** The one namespace it watches. */
   namespace: string;
   /** More environment, over the defaults. */
   env?: Record<string, string>;
@@ -31,6 +32,9 @@ let nextPort = 18_700 + Math.floor(Math.random() * 200);
 
 /** Starts an operator and resolves once it serves /healthz. */
 export async function startOperator({ name, image, namespace, env }: OperatorOptions): Promise<Operator> {
+  // Its own namespace (Lease, tokens-controller canary, heal ledger) is never the one it probes: an
+  // operator does not run AuthProbes in its own namespace.
+  const ownNamespace = await createNamespace(`op-${name.toLowerCase().replace(/[^a-z0-9-]/g, '-')}`);
   const port = nextPort++;
   const identity = `bench-${name}-${randomSuffix()}`;
   const logFile = `/tmp/authprobe-${identity}.log`;
@@ -44,7 +48,7 @@ export async function startOperator({ name, image, namespace, env }: OperatorOpt
       AUTHPROBE_HTTP_HOST: '127.0.0.1',
       AUTHPROBE_LOG_LEVEL: 'info',
       AUTHPROBE_WATCH_NAMESPACES: namespace,
-      AUTHPROBE_OPERATOR_NAMESPACE: namespace,
+      AUTHPROBE_OPERATOR_NAMESPACE: ownNamespace,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -30,6 +30,7 @@ import {
 
 const run = promisify(execFile);
 let ns: string;
+let opNs: string;
 let operator: OperatorProcess;
 
 const probe = (name: string, spec: Record<string, unknown>) => ({
@@ -56,9 +57,11 @@ beforeAll(async () => {
   await installCrd();
   const image = await ensureImage();
   ns = await createNamespace('ap');
+  // The operator's own namespace is never where its AuthProbes are (it does not run those).
+  opNs = await createNamespace('ap-op');
   operator = startOperator({
     AUTHPROBE_IMAGE: image,
-    AUTHPROBE_OPERATOR_NAMESPACE: ns,
+    AUTHPROBE_OPERATOR_NAMESPACE: opNs,
     AUTHPROBE_WATCH_NAMESPACES: ns,
     AUTHPROBE_LEADER_ELECTION: 'false',
   });
@@ -69,6 +72,7 @@ afterAll(async () => {
   const code = await operator?.stop();
   if (code !== 0) process.stderr.write(`operator exited ${code}; its log: ${operator.logFile}\n`);
   await deleteNamespace(ns);
+  if (opNs) await deleteNamespace(opNs);
 }, 60_000);
 
 describe('AuthProbe verdicts on a real cluster', () => {

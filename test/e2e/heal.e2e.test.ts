@@ -43,6 +43,9 @@ let image: string;
 let main: string; // namespace of the main scenarios
 let crash: string; // namespace of the crash scenario
 let ha: string; // namespace of the two-replica scenario
+// The operators' own namespace (leases, canary, heal ledger): never where the AuthProbes are, since
+// an operator does not run AuthProbes in its own namespace.
+let opNs: string;
 const uids: Record<string, string> = {};
 let rotatedAt = 0;
 
@@ -126,10 +129,11 @@ beforeAll(async () => {
   await assertNoClusterWideOperator();
   await installCrd();
   image = await ensureImage();
-  [main, crash, ha] = await Promise.all([
+  [main, crash, ha, opNs] = await Promise.all([
     createNamespace('heal'),
     createNamespace('crash'),
     createNamespace('ha'),
+    createNamespace('heal-op'),
   ]);
   for (const ns of [main, crash, ha])
     await apply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'app', namespace: ns } });
@@ -158,7 +162,7 @@ beforeAll(async () => {
     startOperator(
       {
         ...base,
-        AUTHPROBE_OPERATOR_NAMESPACE: main,
+        AUTHPROBE_OPERATOR_NAMESPACE: opNs,
         AUTHPROBE_WATCH_NAMESPACES: main,
         AUTHPROBE_LEADER_ELECTION: 'false',
       },
@@ -169,7 +173,7 @@ beforeAll(async () => {
     startOperator(
       {
         ...base,
-        AUTHPROBE_OPERATOR_NAMESPACE: crash,
+        AUTHPROBE_OPERATOR_NAMESPACE: opNs,
         AUTHPROBE_WATCH_NAMESPACES: crash,
         AUTHPROBE_LEADER_ELECTION: 'false',
         AUTHPROBE_FAILPOINTS: 'after-secret-delete',
@@ -179,7 +183,7 @@ beforeAll(async () => {
   );
   const haEnv = {
     ...base,
-    AUTHPROBE_OPERATOR_NAMESPACE: ha,
+    AUTHPROBE_OPERATOR_NAMESPACE: opNs,
     AUTHPROBE_WATCH_NAMESPACES: ha,
     AUTHPROBE_LEASE_DURATION: '8s',
     AUTHPROBE_RENEW_DEADLINE: '6s',
@@ -209,7 +213,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const op of operators) await op.stop();
-  await Promise.all([main, crash, ha].filter(Boolean).map((ns) => deleteNamespace(ns)));
+  await Promise.all([main, crash, ha, opNs].filter(Boolean).map((ns) => deleteNamespace(ns)));
 }, 120_000);
 
 describe('healing after a service-account key rotation', () => {
@@ -372,7 +376,7 @@ describe('healing after a service-account key rotation', () => {
       startOperator(
         {
           AUTHPROBE_IMAGE: image,
-          AUTHPROBE_OPERATOR_NAMESPACE: crash,
+          AUTHPROBE_OPERATOR_NAMESPACE: opNs,
           AUTHPROBE_WATCH_NAMESPACES: crash,
           AUTHPROBE_LEADER_ELECTION: 'false',
         },

@@ -19,11 +19,15 @@ import {
 import type { AuthProbe } from '../../src/api/types.js';
 
 let ns: string;
+// The operators' own namespace (leases): never where the AuthProbes are, since an operator does not
+// run AuthProbes in its own namespace.
+let opNs: string;
 const operators: OperatorProcess[] = [];
 
 beforeAll(async () => {
   await installCrd();
   ns = await createNamespace('rt');
+  opNs = await createNamespace('rt-op');
 }, 90_000);
 
 afterEach(async () => {
@@ -36,6 +40,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   await deleteNamespace(ns);
+  await deleteNamespace(opNs);
 }, 30_000);
 
 async function readyReason(name: string): Promise<string | undefined> {
@@ -54,7 +59,7 @@ async function createProbe(name: string): Promise<void> {
 }
 
 const leaseHolder = async (lease: string): Promise<string | undefined> =>
-  (await kubectlJson<{ spec?: { holderIdentity?: string } }>('get', 'lease', lease, '-n', ns)).spec
+  (await kubectlJson<{ spec?: { holderIdentity?: string } }>('get', 'lease', lease, '-n', opNs)).spec
     ?.holderIdentity || undefined;
 
 describe('controller runtime on a real apiserver', () => {
@@ -64,7 +69,7 @@ describe('controller runtime on a real apiserver', () => {
         'this test restarts the apiserver: point KUBECONFIG at the test cluster (npm run cluster:env)',
       );
     const op = startOperator({
-      AUTHPROBE_OPERATOR_NAMESPACE: ns,
+      AUTHPROBE_OPERATOR_NAMESPACE: opNs,
       AUTHPROBE_WATCH_NAMESPACES: ns,
       AUTHPROBE_LEASE_NAME: 'restart-test',
     });
@@ -99,7 +104,7 @@ describe('controller runtime on a real apiserver', () => {
       AUTHPROBE_RETRY_PERIOD: '1s',
     };
     const env = {
-      AUTHPROBE_OPERATOR_NAMESPACE: ns,
+      AUTHPROBE_OPERATOR_NAMESPACE: opNs,
       AUTHPROBE_WATCH_NAMESPACES: ns,
       AUTHPROBE_LEASE_NAME: lease,
       ...timing,
