@@ -128,6 +128,34 @@ describe('AuthProbe verdicts on a real cluster', () => {
         token: { source: 'Secret', secretName: 'other-token' },
       }),
     );
+    // A token secret of "app" whose token was copied from "other": it authenticates, but not as "app".
+    const appUid = (
+      await kubectlJson<{ metadata: { uid: string } }>('get', 'serviceaccount', 'app', '-n', ns)
+    ).metadata.uid;
+    const otherData = (
+      await kubectlJson<{ data: Record<string, string> }>('get', 'secret', 'other-token', '-n', ns)
+    ).data;
+    await apply({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: {
+        name: 'copied-token',
+        namespace: ns,
+        annotations: {
+          'kubernetes.io/service-account.name': 'app',
+          'kubernetes.io/service-account.uid': appUid,
+        },
+      },
+      type: 'kubernetes.io/service-account-token',
+      data: otherData,
+    });
+    await apply(
+      probe('copied', {
+        serviceAccountName: 'app',
+        check: 'TokenReview',
+        token: { source: 'Secret', secretName: 'copied-token' },
+      }),
+    );
     await apply(
       probe('reviewed-missing', {
         serviceAccountName: 'app',
@@ -140,7 +168,11 @@ describe('AuthProbe verdicts on a real cluster', () => {
     expect(ready.message).toMatch(
       new RegExp(`authenticates as system:serviceaccount:${ns}:app \\(TokenReview, \\d+ms\\)`),
     );
-    expect((await waitForReason(ns, 'wrong-account', 'TokenIdentityMismatch', 30_000)).message).toContain(
+    // Another account's token secret is never read for its token (nor sent to TokenReview).
+    expect(
+      (await waitForReason(ns, 'wrong-account', 'SecretForOtherServiceAccount', 30_000)).message,
+    ).toContain('ServiceAccount other');
+    expect((await waitForReason(ns, 'copied', 'TokenIdentityMismatch', 30_000)).message).toContain(
       `system:serviceaccount:${ns}:other`,
     );
     expect((await waitForReason(ns, 'reviewed-missing', 'SecretNotFound', 30_000)).message).toContain(
