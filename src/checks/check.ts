@@ -2,8 +2,13 @@ import type { ResolvedSpec } from '../api/defaults.js';
 import type { AuthProbe } from '../api/types.js';
 import type { Verdict } from '../api/verdict.js';
 
-/** Why a check runs now. AfterHeal: the replaced token is confirmed at once, not an interval later. */
-export type ProbeTrigger = 'First' | 'SpecChanged' | 'Requested' | 'Interval' | 'AfterHeal';
+/**
+ * Why a check runs now. AfterHeal: the replaced token is confirmed at once, not an interval later.
+ * Settling: a verdict that will change by itself is checked again on a short back-off;
+ * DependencyChanged: its ServiceAccount or token Secret changed.
+ */
+export type ProbeTrigger =
+  'First' | 'SpecChanged' | 'Requested' | 'Interval' | 'AfterHeal' | 'Settling' | 'DependencyChanged';
 
 /**
  * When the last check of an AuthProbe ran and what it answered, as the schedule reads it: a probe pod's

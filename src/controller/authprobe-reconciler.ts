@@ -16,6 +16,7 @@ import { MutationCache } from '../runtime/mutation-cache.js';
 import type { RotationSignal } from '../signals/rotation.js';
 import type { ProbeTrigger } from '../checks/check.js';
 import { decideSchedule } from './schedule.js';
+import { settle } from './settle.js';
 import { outOfScope, type ProbeScope } from './scope.js';
 import { statusAfterVerdict, statusWhileProbing } from './status.js';
 
@@ -49,14 +50,34 @@ export interface AuthProbeReconcilerDeps {
 export class AuthProbeReconciler implements Reconciler {
   private readonly written = new MutationCache<AuthProbe>();
   private readonly now: () => number;
+  /** AuthProbes whose ServiceAccount changed since their last reconcile (a hint). */
+  private readonly changedDependencies = new Set<string>();
 
   constructor(private readonly deps: AuthProbeReconcilerDeps) {
     this.now = deps.now ?? Date.now;
   }
 
+  /**
+   * The ServiceAccount of these AuthProbes changed (watched by the operator): a
+   * settling verdict of theirs is checked again at once instead of after its back-off. A hint only:
+   * lost on a restart, when the back-off still brings the re-check.
+   */
+  dependenciesChanged(keys: readonly string[]): void {
+    for (const key of keys) this.changedDependencies.add(key);
+  }
+
+  /** The AuthProbes (keys) in `namespace` that name this ServiceAccount. */
+  dependents(namespace: string, serviceAccountName: string): string[] {
+    return this.deps.probes
+      .list()
+      .filter((p) => p.metadata.namespace === namespace && p.spec.serviceAccountName === serviceAccountName)
+      .map((p) => `${p.metadata.namespace}/${p.metadata.name}`);
+  }
+
   async reconcile(key: string): Promise<ReconcileResult> {
     const cached = this.deps.probes.get(key);
     if (!cached) {
+      this.changedDependencies.delete(key);
       const [namespace = '', name = ''] = key.split('/');
       await this.deps.metrics.forgetProbe(namespace, name);
       this.deps.rotation?.forget(namespace, name);
@@ -92,7 +113,13 @@ export class AuthProbeReconciler implements Reconciler {
     }
     if (seen.kind === 'verdict') return this.recordCheck(check, probe, spec, seen, true);
 
-    const decision = decideSchedule(probe, check.lastMark(probe), spec.intervalMs, this.now());
+    const decision = decideSchedule(
+      probe,
+      check.lastMark(probe),
+      spec.intervalMs,
+      this.now(),
+      this.changedDependencies.delete(key),
+    );
     if (!decision.probeNow) return { requeueAfterMs: decision.inMs };
     return this.runCheck(check, probe, spec, decision.trigger, true);
   }
@@ -178,14 +205,16 @@ export class AuthProbeReconciler implements Reconciler {
       probeAgainNow = outcome.probeAgainNow;
     }
     const previous = getCondition(probe.status?.conditions, ConditionType.Ready);
+    const settled = spec ? settle(probe, verdict, spec.intervalMs, this.now()) : { verdict, inGrace: false };
     const updated = await this.writeStatus(
       probe,
-      statusAfterVerdict(probe, verdict, new Date(this.now()), heals),
+      statusAfterVerdict(probe, settled.verdict, new Date(this.now()), heals),
     );
 
     const ready = verdict.readyStatus === 'True';
-    const changed = previous?.reason !== verdict.reason || previous?.status !== verdict.readyStatus;
-    if (changed || !ready) {
+    const changed = previous?.reason !== verdict.reason || previous?.status !== settled.verdict.readyStatus;
+    // A new AuthProbe whose objects are still being created is not reported as broken (no Warning).
+    if ((changed || !ready) && !settled.inGrace) {
       // Repeats of the same failure fold into one Event with a count (see EventRecorder).
       await this.deps.recorder.record(
         eventTarget(probe),

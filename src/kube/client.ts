@@ -8,6 +8,8 @@ export type Query = Record<string, string | number | boolean | undefined>;
 
 export interface RequestOptions {
   query?: Query;
+  /** The Accept header; JSON by default (a metadata-only list or watch asks for PartialObjectMetadata). */
+  accept?: string;
   body?: unknown;
   contentType?: string;
   timeoutMs?: number;
@@ -82,6 +84,7 @@ export class KubeClient {
     query: Query,
     onEvent: (event: WatchEvent<T>) => void,
     signal?: AbortSignal,
+    accept?: string,
   ): Promise<void> {
     // The server ends a watch after `timeoutSeconds`; a socket that is silent for longer than
     // that (plus slack) is dead without a FIN, so it is torn down rather than waited on forever.
@@ -89,6 +92,7 @@ export class KubeClient {
     const { res, req } = await this.open('GET', path, {
       query: { ...query, watch: true },
       signal,
+      ...(accept ? { accept } : {}),
       timeoutMs: (serverTimeout + 30) * 1000,
     });
     const status = res.statusCode ?? 0;
@@ -129,7 +133,7 @@ export class KubeClient {
       method,
       agent: this.agent,
       headers: {
-        Accept: 'application/json',
+        Accept: options.accept ?? 'application/json',
         ...(payload !== undefined
           ? {
               'Content-Type': options.contentType ?? 'application/json',

@@ -2,7 +2,7 @@ import { loadConfig, ConfigError, describeSettings, type OperatorConfig } from '
 import { createLogger, type Logger } from '../log/logger.js';
 import { KubeClient } from '../kube/client.js';
 import { isUnauthorized } from '../kube/errors.js';
-import type { PodJson } from '../kube/resources.js';
+import type { KubeObject, PodJson } from '../kube/resources.js';
 import { KubeconfigError, loadClusterAccess, type ClusterAccess } from '../kube/access.js';
 import { OperatorMetrics } from '../metrics/metrics.js';
 import { Informer, apiListWatcher } from '../runtime/informer.js';
@@ -209,6 +209,29 @@ export function buildOperator(
     controller.watchSecondary(informer, (pod) => {
       const owner = pod.metadata.labels?.[LABEL_PROBE];
       return owner ? [`${pod.metadata.namespace}/${owner}`] : [];
+    });
+  }
+  // ServiceAccounts (metadata only): creating a missing account makes the AuthProbes that name it
+  // check again at once. Secrets are never listed or watched (that keeps memory flat whatever the
+  // cluster holds); a settling verdict about a Secret is noticed by the back-off (settleRecheckMs).
+  const serviceAccountInformers = namespaces.map(
+    (namespace) =>
+      new Informer<KubeObject>(
+        apiListWatcher(client, {
+          groupVersionPath: '/api/v1',
+          resource: 'serviceaccounts',
+          namespace,
+          metadataOnly: true,
+        }),
+        informerOptions(`serviceaccounts${namespace ? '/' + namespace : ''}`),
+      ),
+  );
+  for (const informer of serviceAccountInformers) {
+    manager.addInformer(informer);
+    controller.watchSecondary(informer, (account) => {
+      const keys = reconciler.dependents(account.metadata?.namespace ?? '', account.metadata?.name ?? '');
+      reconciler.dependenciesChanged(keys);
+      return keys;
     });
   }
   manager.addController(controller);

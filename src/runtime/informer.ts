@@ -276,7 +276,15 @@ export interface ResourceSelector {
   namespace?: string;
   labelSelector?: string;
   fieldSelector?: string;
+  /**
+   * Only metadata (PartialObjectMetadata): for objects whose contents the operator must not hold,
+   * such as token Secrets, whose changes it only needs to notice.
+   */
+  metadataOnly?: boolean;
 }
+
+const METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
+const METADATA_WATCH = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
 
 export function resourcePath(sel: ResourceSelector): string {
   return sel.namespace
@@ -300,7 +308,12 @@ export function apiListWatcher<T extends KubeObject>(
         const page = await client.get<{
           items: T[];
           metadata: { resourceVersion: string; continue?: string };
-        }>(path, { query: { ...selectors, limit: 500, continue: cont }, signal, timeoutMs: 60_000 });
+        }>(path, {
+          query: { ...selectors, limit: 500, continue: cont },
+          signal,
+          timeoutMs: 60_000,
+          ...(sel.metadataOnly ? { accept: METADATA_LIST } : {}),
+        });
         items.push(...page.items);
         resourceVersion = page.metadata.resourceVersion;
         cont = page.metadata.continue || undefined;
@@ -319,6 +332,7 @@ export function apiListWatcher<T extends KubeObject>(
         },
         onEvent,
         signal,
+        sel.metadataOnly ? METADATA_WATCH : undefined,
       );
     },
   };

@@ -1,5 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import { decideSchedule, jitterMs } from '../../../src/controller/schedule.js';
+import { decideSchedule, jitterMs, settleRecheckMs } from '../../../src/controller/schedule.js';
+import { settle } from '../../../src/controller/settle.js';
+import type { Verdict } from '../../../src/api/verdict.js';
 import { markFromStatus } from '../../../src/checks/token-review/token-review-check.js';
 import { ANNOTATION_CHECK_GENERATION, ANNOTATION_CHECK_PROBE_NOW } from '../../../src/api/labels.js';
 import { statusAfterVerdict, statusWhileProbing } from '../../../src/controller/status.js';
@@ -140,5 +142,86 @@ describe('status', () => {
     );
     expect(ok).toMatchObject({ consecutiveFailures: 0, lastSuccessTime: '2026-11-28T12:02:00Z' });
     expect(ok.conditions?.[0]).toMatchObject({ status: 'True', lastTransitionTime: '2026-11-28T12:02:00Z' });
+  });
+});
+
+describe('settling verdicts are checked again within seconds, not after an interval', () => {
+  const HOUR = 60 * MIN;
+  const settling = (outcome: string, failures: number, secondsAgo: number) =>
+    probe(
+      {},
+      {
+        observedGeneration: 2,
+        consecutiveFailures: failures,
+        lastProbe: {
+          time: new Date(T0 - secondsAgo * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+          outcome,
+        },
+      },
+    );
+  const decide = (p: AuthProbe, changed = false) => decideSchedule(p, markFromStatus(p), HOUR, T0, changed);
+
+  it.each([
+    [1, 2_000],
+    [2, 4_000],
+    [3, 8_000],
+    [4, 15_000],
+    [20, 15_000],
+    [21, 30_000],
+    [25, 480_000],
+    [40, HOUR],
+  ])('after %i failures the re-check waits %i ms (never more than the interval)', (failures, ms) => {
+    expect(settleRecheckMs(failures, HOUR)).toBe(ms);
+  });
+
+  it('a TokenNotIssued verdict 3 s old is checked again at once after one failure (2 s back-off)', () => {
+    expect(decide(settling('TokenNotIssued', 1, 3))).toEqual({ probeNow: true, trigger: 'Settling' });
+  });
+
+  it('waits out the back-off, not the interval', () => {
+    expect(decide(settling('ServiceAccountNotFound', 4, 5))).toEqual({ probeNow: false, inMs: 10_000 });
+  });
+
+  it('checks at once when the ServiceAccount changed', () => {
+    expect(decide(settling('ServiceAccountNotFound', 30, 5), true)).toEqual({
+      probeNow: true,
+      trigger: 'DependencyChanged',
+    });
+  });
+
+  it('a verdict that is not settling waits for the interval, whatever changed', () => {
+    const done = settling('Authenticated', 0, 5);
+    expect(decide(done, true)).toMatchObject({ probeNow: false });
+    expect(decide(settling('TokenRejected', 1, 5))).toMatchObject({ probeNow: false });
+  });
+});
+
+describe('settle: what the condition says while a state settles', () => {
+  const verdict: Verdict = {
+    reason: 'TokenNotIssued',
+    readyStatus: 'False',
+    message: 'Secret ns/s holds no token.',
+    tokenProvenInvalid: false,
+  };
+  const created = (secondsAgo: number) =>
+    probe({ creationTimestamp: new Date(T0 - secondsAgo * 1000).toISOString() }, { consecutiveFailures: 0 });
+
+  it('is Ready=Unknown for a new AuthProbe, with no Warning, and says when it checks again', () => {
+    const out = settle(created(3), verdict, 60 * MIN, T0);
+    expect(out.inGrace).toBe(true);
+    expect(out.verdict.readyStatus).toBe('Unknown');
+    expect(out.verdict.message).toBe(
+      'Secret ns/s holds no token. Checking again in 2s, or as soon as the ServiceAccount changes.',
+    );
+  });
+
+  it('is Ready=False once the grace has passed', () => {
+    const out = settle(created(45), verdict, 60 * MIN, T0);
+    expect(out).toMatchObject({ inGrace: false, verdict: { readyStatus: 'False' } });
+  });
+
+  it('leaves other verdicts alone', () => {
+    const rejected: Verdict = { ...verdict, reason: 'TokenRejected', tokenProvenInvalid: true };
+    expect(settle(created(3), rejected, 60 * MIN, T0)).toEqual({ verdict: rejected, inGrace: false });
   });
 });
