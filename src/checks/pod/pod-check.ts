@@ -14,6 +14,7 @@ import { errorMessage, isAlreadyExists, isNotFound, KubeApiError } from '../../k
 import {
   apiPaths,
   getOrUndefined,
+  secretToken,
   type PodJson,
   type SecretJson,
   type ServiceAccountJson,
@@ -21,7 +22,12 @@ import {
 import { judgeTokenSecret } from '../provenance.js';
 import { parseProbeResult } from '../../probe/result.js';
 import type { CheckMark, Observation, ProbeTrigger, Started, TokenCheck } from '../check.js';
-import { classifyContext, secretNotFoundVerdict, serviceAccountNotFoundVerdict } from '../verdicts.js';
+import {
+  classifyContext,
+  secretNotFoundVerdict,
+  serviceAccountNotFoundVerdict,
+  tokenNotIssuedVerdict,
+} from '../verdicts.js';
 import {
   classifyPodFailure,
   classifyProbe,
@@ -168,7 +174,10 @@ export class PodCheck implements TokenCheck {
         options,
       );
       if (!secret) return secretNotFoundVerdict(ctx);
-      return judgeTokenSecret(secret, spec.serviceAccountName, account.metadata.uid);
+      const notProvable = judgeTokenSecret(secret, spec.serviceAccountName, account.metadata.uid);
+      if (notProvable) return notProvable;
+      // Not filled yet: a pod would mount an empty token (the tokens controller is seconds away).
+      if (secretToken(secret) === undefined) return tokenNotIssuedVerdict(ctx);
     }
     return undefined;
   }
