@@ -22,8 +22,10 @@ export interface Verdict {
   identity?: string;
   /** The probe pod the verdict came from (check Pod). */
   pod?: string;
-  /** The probe-now annotation value this verdict answered (check TokenReview; pods carry their own). */
+  /** The probe-now annotation value this verdict answered. */
   probeNow?: string;
+  /** The AuthProbe generation the check ran for, when not the current one (a pod started earlier). */
+  generation?: number;
 }
 
 export type VerdictEvidence = Pick<Verdict, 'httpStatus' | 'latencyMs' | 'identity'>;

@@ -1,4 +1,5 @@
 import type { ResolvedSpec } from '../api/defaults.js';
+import { ANNOTATION_CHECK_GENERATION, ANNOTATION_CHECK_PROBE_NOW } from '../api/labels.js';
 import type { AuthProbe } from '../api/types.js';
 import type { Verdict } from '../api/verdict.js';
 
@@ -62,3 +63,20 @@ export interface TokenCheck {
 }
 
 export type CheckKinds = Record<ResolvedSpec['check'], TokenCheck>;
+
+/**
+ * The mark of the last recorded verdict, read from status: when it was recorded, which generation
+ * and which probe-now request it answered (every check kind records both).
+ */
+export function markFromStatus(probe: AuthProbe): CheckMark | undefined {
+  const last = probe.status?.lastProbe;
+  if (!last?.time) return undefined;
+  return {
+    name: '',
+    createdAt: Date.parse(last.time) || 0,
+    annotations: {
+      [ANNOTATION_CHECK_GENERATION]: String(probe.status?.observedGeneration ?? ''),
+      ...(last.probeNow !== undefined ? { [ANNOTATION_CHECK_PROBE_NOW]: last.probeNow } : {}),
+    },
+  };
+}

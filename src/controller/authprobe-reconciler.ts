@@ -2,7 +2,13 @@ import type { Logger } from 'pino';
 import { resolveSpec, type ResolvedSpec } from '../api/defaults.js';
 import { getCondition } from '../api/conditions.js';
 import { ConditionType, ProbeReason } from '../api/reasons.js';
-import { AUTHPROBE_API_VERSION, AUTHPROBE_KIND, type AuthProbe, type AuthProbeStatus } from '../api/types.js';
+import {
+  AUTHPROBE_API_VERSION,
+  AUTHPROBE_KIND,
+  type AuthProbe,
+  type AuthProbeStatus,
+  type LastProbe,
+} from '../api/types.js';
 import type { Verdict } from '../api/verdict.js';
 import type { CheckKinds, CheckVerdict, TokenCheck } from '../checks/check.js';
 import type { EventSink, EventTarget } from '../events/recorder.js';
@@ -200,6 +206,7 @@ export class AuthProbeReconciler implements Reconciler {
           ? { pod: outcome.verdict.pod ?? checked.pod }
           : {}),
         ...(checked.probeNow !== undefined ? { probeNow: checked.probeNow } : {}),
+        ...(checked.generation !== undefined ? { generation: checked.generation } : {}),
       };
       heals = outcome.heals ?? heals;
       probeAgainNow = outcome.probeAgainNow;
@@ -244,15 +251,27 @@ export class AuthProbeReconciler implements Reconciler {
   }
 
   private async writeStatus(probe: AuthProbe, status: AuthProbeStatus): Promise<AuthProbe> {
+    // A merge patch keeps keys it does not name: a lastProbe without a pod (say) must remove the old one.
+    const lastProbe = status.lastProbe && { ...LAST_PROBE_CLEARED, ...status.lastProbe };
     const updated = await this.deps.client.mergePatch<AuthProbe>(
       apiPaths.authProbeStatus(probe.metadata.namespace, probe.metadata.name),
-      { status },
+      { status: lastProbe ? { ...status, lastProbe } : status },
       { timeoutMs: 15_000 },
     );
     this.written.remember(`${probe.metadata.namespace}/${probe.metadata.name}`, updated);
     return updated;
   }
 }
+
+/** Every optional field of status.lastProbe, as merge-patch deletions. */
+const LAST_PROBE_CLEARED: Record<Exclude<keyof LastProbe, 'time' | 'outcome'>, null> = {
+  httpStatus: null,
+  latencyMs: null,
+  pod: null,
+  identity: null,
+  message: null,
+  probeNow: null,
+};
 
 function eventTarget(probe: AuthProbe): EventTarget {
   return {

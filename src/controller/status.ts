@@ -20,7 +20,8 @@ export function statusAfterVerdict(
   // The heal intent is the healer's: written through its own patches, never carried along (a merge patch
   // leaves a field it does not name as it is).
   const { healIntent: _healIntent, ...previous } = probe.status ?? {};
-  const generation = probe.metadata.generation ?? 0;
+  // The generation the check ran for: a pod started before a spec change speaks for the old spec.
+  const generation = verdict.generation ?? probe.metadata.generation ?? 0;
   const time = toApiTime(now);
   return {
     ...previous,

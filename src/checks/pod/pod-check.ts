@@ -21,7 +21,14 @@ import {
 } from '../../kube/resources.js';
 import { judgeTokenSecret } from '../provenance.js';
 import { parseProbeResult } from '../../probe/result.js';
-import type { CheckMark, Observation, ProbeTrigger, Started, TokenCheck } from '../check.js';
+import {
+  markFromStatus,
+  type CheckMark,
+  type Observation,
+  type ProbeTrigger,
+  type Started,
+  type TokenCheck,
+} from '../check.js';
 import {
   classifyContext,
   secretNotFoundVerdict,
@@ -81,9 +88,16 @@ export class PodCheck implements TokenCheck {
     };
   }
 
+  /**
+   * The newer of the latest pod and the last recorded verdict: a verdict reached without a pod (a
+   * missing account) is the last check as much as a pod is.
+   */
   lastMark(probe: AuthProbe): CheckMark | undefined {
     const latest = this.probePods(probe)[0];
-    return latest && podMark(latest);
+    const fromPod = latest && podMark(latest);
+    const fromStatus = markFromStatus(probe);
+    if (!fromPod || !fromStatus) return fromPod ?? fromStatus;
+    return fromStatus.createdAt >= fromPod.createdAt ? fromStatus : fromPod;
   }
 
   async start(probe: AuthProbe, spec: ResolvedSpec, trigger: ProbeTrigger): Promise<Started> {
@@ -91,7 +105,14 @@ export class PodCheck implements TokenCheck {
     const notAllowed = judgePodTemplate(spec.podTemplate, this.deps.policy);
     if (notAllowed) return { kind: 'verdict', verdict: notAllowed, retryInMs: spec.intervalMs };
     const precheck = await this.precheck(probe, spec);
-    if (precheck) return { kind: 'verdict', verdict: precheck, retryInMs: spec.intervalMs };
+    if (precheck) {
+      const asked = probe.metadata.annotations?.[ANNOTATION_PROBE_NOW];
+      return {
+        kind: 'verdict',
+        verdict: { ...precheck, ...(asked !== undefined ? { probeNow: asked } : {}) },
+        retryInMs: spec.intervalMs,
+      };
+    }
     const pod = buildProbePod(probe, spec, {
       image: this.deps.policy.probeImage,
       runId: newRunId(this.deps.now()),
@@ -186,17 +207,25 @@ export class PodCheck implements TokenCheck {
   private verdictFromPod(probe: AuthProbe, spec: ResolvedSpec, pod: PodJson): Verdict | undefined {
     const name = pod.metadata.name;
     const terminated = pod.status?.containerStatuses?.[0]?.state?.terminated;
+    // What the pod answered for: the generation and the probe-now request it was started for.
+    const generation = Number(pod.metadata.annotations?.[ANNOTATION_CHECK_GENERATION]);
+    const asked = pod.metadata.annotations?.[ANNOTATION_CHECK_PROBE_NOW];
+    const mark = {
+      pod: name,
+      ...(Number.isInteger(generation) ? { generation } : {}),
+      ...(asked !== undefined ? { probeNow: asked } : {}),
+    };
     if (terminated?.message) {
       const parsed = parseProbeResult(terminated.message);
       const found = parsed.ok
         ? classifyProbe(parsed.result, classifyContext(probe, spec))
         : unreadableResultVerdict(parsed.error);
-      return { ...found, pod: name };
+      return { ...found, ...mark };
     }
     const createdAt = Date.parse(pod.metadata.creationTimestamp ?? '') || this.deps.now();
     const overdue = this.deps.now() > createdAt + probePodOverdueAfterMs(spec.timeoutMs);
     const failure = classifyPodFailure(pod.status, { overdue });
-    if (failure) return { ...failure, pod: name };
+    if (failure) return { ...failure, ...mark };
     if (pod.status?.phase && POD_FINISHED.has(pod.status.phase)) {
       return {
         ...verdict(
@@ -204,7 +233,7 @@ export class PodCheck implements TokenCheck {
           'Unknown',
           `Probe pod ${name} ended (${pod.status.phase}) without a result.`,
         ),
-        pod: name,
+        ...mark,
       };
     }
     return undefined;

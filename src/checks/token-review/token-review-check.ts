@@ -1,10 +1,5 @@
 import type { ResolvedSpec } from '../../api/defaults.js';
-import {
-  ANNOTATION_CHECK_GENERATION,
-  ANNOTATION_CHECK_PROBE_NOW,
-  ANNOTATION_PROBE_NOW,
-  LABEL_LEGACY_TOKEN_INVALID_SINCE,
-} from '../../api/labels.js';
+import { ANNOTATION_PROBE_NOW, LABEL_LEGACY_TOKEN_INVALID_SINCE } from '../../api/labels.js';
 import type { AuthProbe } from '../../api/types.js';
 import type { Verdict } from '../../api/verdict.js';
 import type { KubeApi } from '../../kube/client.js';
@@ -19,7 +14,14 @@ import {
 import { judgeTokenSecret } from '../provenance.js';
 import { reviewToken } from '../../kube/token-review.js';
 import { readTokenClaims } from '../../probe/claims.js';
-import type { CheckMark, Observation, ProbeTrigger, Started, TokenCheck } from '../check.js';
+import {
+  markFromStatus,
+  type CheckMark,
+  type Observation,
+  type ProbeTrigger,
+  type Started,
+  type TokenCheck,
+} from '../check.js';
 import {
   classifyContext,
   secretNotFoundVerdict,
@@ -130,21 +132,4 @@ export class TokenReviewCheckKind implements TokenCheck {
     }
     return classifyTokenReview(check, classifyContext(probe, spec, invalidSince));
   }
-}
-
-/**
- * The mark of the last check a probe without pods (spec.check TokenReview) made, read from its
- * status: when it ran, which generation and which probe-now request it answered.
- */
-export function markFromStatus(probe: AuthProbe): CheckMark | undefined {
-  const last = probe.status?.lastProbe;
-  if (!last?.time) return undefined;
-  return {
-    name: '',
-    createdAt: Date.parse(last.time) || 0,
-    annotations: {
-      [ANNOTATION_CHECK_GENERATION]: String(probe.status?.observedGeneration ?? ''),
-      ...(last.probeNow !== undefined ? { [ANNOTATION_CHECK_PROBE_NOW]: last.probeNow } : {}),
-    },
-  };
 }

@@ -7,7 +7,7 @@ import { describe, expect, it } from '@jest/globals';
 import { ANNOTATION_PROBE_NOW } from '../../../src/api/labels.js';
 import { EventReason, HealAction, HealProgress, HealReason, ProbeReason } from '../../../src/api/reasons.js';
 import type { AuthProbe, AuthProbeSpec, AuthProbeStatus } from '../../../src/api/types.js';
-import { ANNOTATION_HEAL_INTENT, intentFor } from '../../../src/heal/intent.js';
+import { FINALIZER_HEAL_IN_FLIGHT, intentFor } from '../../../src/heal/intent.js';
 import { KubeApiError, KubeTransportError } from '../../../src/kube/errors.js';
 import { secretToken, type SecretJson } from '../../../src/kube/resources.js';
 import type { StoredObject } from '../support/fake-kube.js';
@@ -86,11 +86,13 @@ describe('AuthProbeReconciler: healing a rejected token secret', () => {
     expect(op.kube.writes()).toEqual([
       `POST ${paths.tokenReviews}`, // the check: rejected
       `POST ${paths.tokenReviews}`, // the healer's confirmation of the secret's current token
-      `PATCH ${paths.probe}`, // the intent
+      `PATCH ${paths.probe}`, // the heal-in-flight finalizer
+      `PATCH ${paths.probe}/status`, // the intent
       `DELETE ${paths.secret}`,
       `POST ${paths.secrets}`,
       `POST ${paths.tokenReviews}`, // the new token authenticates
-      `PATCH ${paths.probe}`, // the intent is cleared
+      `PATCH ${paths.probe}/status`, // the intent is cleared
+      `PATCH ${paths.probe}`, // the finalizer released
       `PATCH ${paths.probe}/status`, // Healed, AwaitingProbe
       `POST ${paths.tokenReviews}`, // the check again, at once
       `PATCH ${paths.probe}/status`, // Confirmed
@@ -98,7 +100,10 @@ describe('AuthProbeReconciler: healing a rejected token secret', () => {
     expect(op.events.reasons()).toEqual([...HEAL_STEPS, HealReason.Healed, EventReason.HealConfirmed]);
     expect(op.events.find(EventReason.HealConfirmed)?.message).toMatch(/^A TokenReview check authenticated/);
 
-    const [healed] = op.kube.callsTo('PATCH', `${paths.probe}/status`);
+    // The first status write after the intent's own writes: the verdict.
+    const healed = op.kube
+      .callsTo('PATCH', `${paths.probe}/status`)
+      .find((c) => (c.body as { status?: { conditions?: unknown } }).status?.conditions !== undefined);
     expect(healed?.body).toMatchObject({
       status: {
         conditions: [{ type: 'Ready', status: 'True', reason: HealReason.Healed }],
@@ -108,7 +113,7 @@ describe('AuthProbeReconciler: healing a rejected token secret', () => {
     expect(ready(op.kube)).toMatchObject({ status: 'True', reason: HealReason.Healed });
     expect(status(op).heals).toMatchObject({ count: 1, lastResult: HealProgress.Confirmed });
     expect(status(op).lastProbe).toMatchObject({ outcome: HealReason.Healed, identity: USERNAME });
-    expect(storedProbe(op.kube).metadata.annotations?.[ANNOTATION_HEAL_INTENT]).toBeUndefined();
+    expect(storedProbe(op.kube).status?.healIntent).toBeUndefined();
 
     const secret = storedSecret(op.kube) as SecretJson;
     expect(secret.metadata.uid).not.toBe(op.stale.metadata.uid);
@@ -130,9 +135,11 @@ describe('AuthProbeReconciler: healing a rejected token secret', () => {
     expect(op.kube.writes()).toEqual([
       `POST ${paths.tokenReviews}`, // the healer's confirmation
       `PATCH ${paths.probe}`,
+      `PATCH ${paths.probe}/status`,
       `DELETE ${paths.secret}`,
       `POST ${paths.secrets}`,
       `POST ${paths.tokenReviews}`,
+      `PATCH ${paths.probe}/status`,
       `PATCH ${paths.probe}`,
       `PATCH ${paths.probe}/status`,
       `POST ${paths.pods}`, // a new probe pod, at once
@@ -184,7 +191,7 @@ describe('AuthProbeReconciler: healing a rejected token secret', () => {
     expect(op.kube.callsTo('POST', paths.tokenReviews)).toHaveLength(3);
     expect(ready(op.kube)).toMatchObject({ status: 'True', reason: ProbeReason.Authenticated });
     expect(status(op).heals).toBeUndefined();
-    expect(storedProbe(op.kube).metadata.annotations?.[ANNOTATION_HEAL_INTENT]).toBeUndefined();
+    expect(storedProbe(op.kube).status?.healIntent).toBeUndefined();
     await expectSettled(op);
   });
 
@@ -219,7 +226,8 @@ describe('AuthProbeReconciler: healing a rejected token secret', () => {
     function interrupted(op: ReturnType<typeof world>): void {
       const intent = intentFor(op.stale, SA, new Date(T0 - 60_000));
       setProbe(op, (p) => {
-        p.metadata.annotations = { [ANNOTATION_HEAL_INTENT]: JSON.stringify(intent) };
+        p.metadata.finalizers = [FINALIZER_HEAL_IN_FLIGHT];
+        p.status = { ...p.status, healIntent: intent };
       });
       op.kube.clearCalls();
     }
@@ -242,7 +250,7 @@ describe('AuthProbeReconciler: healing a rejected token secret', () => {
       expect(op.events.find(EventReason.HealResumed)?.message).toContain('2026-03-01T11:59:00.000Z');
       expect(ready(op.kube)).toMatchObject({ status: 'True', reason: HealReason.Healed });
       expect(status(op).heals).toMatchObject({ count: 1, lastResult: HealProgress.Confirmed });
-      expect(storedProbe(op.kube).metadata.annotations?.[ANNOTATION_HEAL_INTENT]).toBeUndefined();
+      expect(storedProbe(op.kube).status?.healIntent).toBeUndefined();
       expect(secretToken(storedSecret(op.kube) as SecretJson)).toBe('issued-token-1');
       await expectSettled(op);
     });
@@ -292,7 +300,7 @@ describe('AuthProbeReconciler: healing a rejected token secret', () => {
         HealReason.Healed,
       ]);
       expect(status(op).heals).toMatchObject({ count: 1, lastResult: HealProgress.AwaitingProbe });
-      expect(storedProbe(op.kube).metadata.annotations?.[ANNOTATION_HEAL_INTENT]).toBeUndefined();
+      expect(storedProbe(op.kube).status?.healIntent).toBeUndefined();
     });
   });
 
@@ -310,7 +318,7 @@ describe('AuthProbeReconciler: healing a rejected token secret', () => {
     expect(ready(op.kube)).toMatchObject({ status: 'False', reason: HealReason.HealFailed });
     expect(ready(op.kube)?.message).toContain('kube-controller-manager did not issue a token');
     expect(status(op).heals).toMatchObject({ count: 0, lastResult: HealProgress.Failed });
-    expect(storedProbe(op.kube).metadata.annotations?.[ANNOTATION_HEAL_INTENT]).toBeUndefined();
+    expect(storedProbe(op.kube).status?.healIntent).toBeUndefined();
     await expectSettled(op);
 
     // The secret later gets a token the apiserver rejects as well; someone asks for a probe now.
@@ -536,59 +544,47 @@ describe('AuthProbeReconciler: which check is recorded, and when the next one st
   });
 });
 
-/**
- * Bugs found while writing this suite, reported to the owner of src/. `it.failing` passes while the bug
- * is there; once it is fixed Jest reports the test as failing: then turn `it.failing` into `it`.
- */
-describe('AuthProbeReconciler: known bugs', () => {
-  it.failing(
-    'BUG: check Pod, a spec change to a ServiceAccount that does not exist yet is recorded once, not on every visit',
-    async () => {
-      const op = world(POD);
-      await podReports(op, 200);
-      await op.reconcile();
-      setProbe(op, (p) => {
-        p.spec = { ...p.spec, serviceAccountName: 'not-created-yet' };
-      });
-      await op.reconcile();
-      expect(ready(op.kube)?.reason).toBe(ProbeReason.ServiceAccountNotFound);
-      expect(status(op).consecutiveFailures).toBe(1);
-      // Today every visit runs the check again (SpecChanged: the schedule only reads the latest pod's
-      // generation) and writes status with consecutiveFailures + 1; that write wakes the reconciler again.
-      await expectSettled(op);
-    },
-  );
+/** Bugs found while writing this suite; each test failed before its fix. */
+describe('AuthProbeReconciler: bugs this suite found, fixed', () => {
+  it('check Pod, a spec change to a ServiceAccount that does not exist yet is recorded once, not on every visit', async () => {
+    const op = world(POD);
+    await podReports(op, 200);
+    await op.reconcile();
+    setProbe(op, (p) => {
+      p.spec = { ...p.spec, serviceAccountName: 'not-created-yet' };
+    });
+    await op.reconcile();
+    expect(ready(op.kube)?.reason).toBe(ProbeReason.ServiceAccountNotFound);
+    expect(status(op).consecutiveFailures).toBe(1);
+    // Before the fix every visit ran the check again (SpecChanged: the schedule read only the latest
+    // pod's generation) and wrote status with consecutiveFailures + 1, which woke the reconciler again.
+    await expectSettled(op);
+  });
 
-  it.failing(
-    'BUG: a verdict reached without a pod leaves no evidence of the previous pod in status.lastProbe',
-    async () => {
-      const op = world(POD);
-      await podReports(op, 200);
-      await op.reconcile();
-      op.kube.remove(paths.serviceAccount);
-      op.clock.advance(6 * 60_000);
-      await op.reconcile();
-      // The status write is a JSON merge patch: keys the new lastProbe lacks keep their old values.
-      expect(status(op).lastProbe).toEqual({
-        time: '2026-03-01T12:06:05Z',
-        outcome: ProbeReason.ServiceAccountNotFound,
-        message: expect.any(String),
-      });
-    },
-  );
+  it('a verdict reached without a pod leaves no evidence of the previous pod in status.lastProbe', async () => {
+    const op = world(POD);
+    await podReports(op, 200);
+    await op.reconcile();
+    op.kube.remove(paths.serviceAccount);
+    op.clock.advance(6 * 60_000);
+    await op.reconcile();
+    // The status write is a JSON merge patch: keys the new lastProbe lacks keep their old values.
+    expect(status(op).lastProbe).toEqual({
+      time: '2026-03-01T12:06:05Z',
+      outcome: ProbeReason.ServiceAccountNotFound,
+      message: expect.any(String),
+    });
+  });
 
-  it.failing(
-    "BUG: the Ready condition of a verdict from an older generation's pod does not claim the new generation",
-    async () => {
-      const op = world(POD);
-      await op.reconcile();
-      setProbe(op, (p) => {
-        p.spec = { ...p.spec, path: '/apis' };
-      });
-      op.clock.advance(5_000);
-      finishPod(op.kube, latestProbePod(op.kube).metadata.name, probeResult(200));
-      await op.reconcile();
-      expect(ready(op.kube)).toMatchObject({ reason: ProbeReason.Authenticated, observedGeneration: 1 });
-    },
-  );
+  it("the Ready condition of a verdict from an older generation's pod does not claim the new generation", async () => {
+    const op = world(POD);
+    await op.reconcile();
+    setProbe(op, (p) => {
+      p.spec = { ...p.spec, path: '/apis' };
+    });
+    op.clock.advance(5_000);
+    finishPod(op.kube, latestProbePod(op.kube).metadata.name, probeResult(200));
+    await op.reconcile();
+    expect(ready(op.kube)).toMatchObject({ reason: ProbeReason.Authenticated, observedGeneration: 1 });
+  });
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { decideSchedule, jitterMs, settleRecheckMs } from '../../../src/controller/schedule.js';
 import { settle } from '../../../src/controller/settle.js';
 import type { Verdict } from '../../../src/api/verdict.js';
-import { markFromStatus } from '../../../src/checks/token-review/token-review-check.js';
+import { markFromStatus } from '../../../src/checks/check.js';
 import { ANNOTATION_CHECK_GENERATION, ANNOTATION_CHECK_PROBE_NOW } from '../../../src/api/labels.js';
 import { statusAfterVerdict, statusWhileProbing } from '../../../src/controller/status.js';
 import type { AuthProbe } from '../../../src/api/types.js';

@@ -17,12 +17,7 @@ import {
   type AuthProbeSpec,
 } from '../../../src/api/types.js';
 import { provenInvalid, type Verdict } from '../../../src/api/verdict.js';
-import {
-  ANNOTATION_HEAL_INTENT,
-  ANNOTATION_HEALED_BY,
-  parseIntent,
-  type HealIntent,
-} from '../../../src/heal/intent.js';
+import { ANNOTATION_HEALED_BY, FINALIZER_HEAL_IN_FLIGHT, type HealIntent } from '../../../src/heal/intent.js';
 import type { HealOutcome } from '../../../src/heal/healer.js';
 import { KubeApiError, KubeTransportError } from '../../../src/kube/errors.js';
 import { apiPaths, secretToken, type SecretJson } from '../../../src/kube/resources.js';
@@ -87,8 +82,7 @@ function afterVerdict(op: FakeOperator, verdict: Verdict = rejected()): Promise<
   });
 }
 
-const intentOn = (probe: AuthProbe): HealIntent | undefined =>
-  parseIntent(probe.metadata.annotations?.[ANNOTATION_HEAL_INTENT]);
+const intentOn = (probe: AuthProbe): HealIntent | undefined => probe.status?.healIntent;
 
 describe('SecretHealer: replacing a rejected token secret', () => {
   let op: ReturnType<typeof world>;
@@ -101,14 +95,19 @@ describe('SecretHealer: replacing a rejected token secret', () => {
 
     expect(op.kube.calls.map((c) => `${c.verb} ${c.path}`)).toEqual([
       `GET ${paths.secret}`, // the evidence: a fresh read of the secret...
+      `GET ${paths.serviceAccount}`, // ...of its account (is it the account's token secret?)...
       `POST ${paths.tokenReviews}`, // ...and a TokenReview of its current token
-      `PATCH ${paths.probe}`, // the intent, before anything changes
+      `GET ${paths.probe}`,
+      `PATCH ${paths.probe}`, // the heal-in-flight finalizer, then...
+      `PATCH ${paths.probe}/status`, // ...the intent, before anything changes
       `GET ${paths.secret}`,
       `DELETE ${paths.secret}`,
       `POST ${paths.secrets}`,
       `GET ${paths.secret}`, // filled by the tokens controller
       `POST ${paths.tokenReviews}`, // the new token authenticates
-      `PATCH ${paths.probe}`, // the intent is cleared
+      `PATCH ${paths.probe}/status`, // the intent is cleared...
+      `GET ${paths.probe}`,
+      `PATCH ${paths.probe}`, // ...and the finalizer released
     ]);
     expect(op.events.reasons()).toEqual([
       ProbeReason.TokenRejected,
@@ -167,7 +166,7 @@ describe('SecretHealer: replacing a rejected token secret', () => {
       annotations: { ...USER_ANNOTATIONS, 'kubernetes.io/service-account.name': SA },
       startedAt: new Date(T0).toISOString(),
     });
-    expect(storedProbe(op.kube).metadata.annotations?.[ANNOTATION_HEAL_INTENT]).toBeUndefined();
+    expect(storedProbe(op.kube).status?.healIntent).toBeUndefined();
   });
 
   it("creates the replacement with the same name, labels and annotations, minus the cleaner's label and the uid annotation", async () => {
@@ -436,24 +435,21 @@ describe('SecretHealer: a heal that does not end with a working token', () => {
   });
 });
 
-/** A bug found while writing this suite (see the note in authprobe-reconciler.test.ts on `it.failing`). */
-describe('SecretHealer: known bugs', () => {
-  it.failing(
-    'BUG: Revalidate on a secret that changed meanwhile aborts like a delete does (HealAborted)',
-    async () => {
-      const op = world({}, { check: 'TokenReview', heal: { invalidatedLegacyToken: 'Revalidate' } });
+/** A bug found while writing this suite; the test failed before its fix. */
+describe('SecretHealer: a bug this suite found, fixed', () => {
+  it('Revalidate on a secret that changed meanwhile aborts like a delete does (HealAborted)', async () => {
+    const op = world({}, { check: 'TokenReview', heal: { invalidatedLegacyToken: 'Revalidate' } });
+    op.kube.update(paths.secret, (s) => {
+      s.metadata.labels = { [LABEL_LEGACY_TOKEN_INVALID_SINCE]: '2026-02-01' };
+    });
+    op.kube.before('PATCH', paths.secret, () =>
       op.kube.update(paths.secret, (s) => {
-        s.metadata.labels = { [LABEL_LEGACY_TOKEN_INVALID_SINCE]: '2026-02-01' };
-      });
-      op.kube.before('PATCH', paths.secret, () =>
-        op.kube.update(paths.secret, (s) => {
-          s.metadata.labels = { ...s.metadata.labels, 'edited-by': 'admin' };
-        }),
-      );
-      // Today the 409 Conflict escapes afterVerdict: the reconcile fails, no Event says why, status is not written.
-      const outcome = await afterVerdict(op);
-      expect(op.events.reasons()).toContain(EventReason.HealAborted);
-      expect(outcome).toMatchObject({ verdict: { reason: ProbeReason.ProbePending }, probeAgainNow: true });
-    },
-  );
+        s.metadata.labels = { ...s.metadata.labels, 'edited-by': 'admin' };
+      }),
+    );
+    // Before the fix the 409 Conflict escaped afterVerdict: no Event said why, status was not written.
+    const outcome = await afterVerdict(op);
+    expect(op.events.reasons()).toContain(EventReason.HealAborted);
+    expect(outcome).toMatchObject({ verdict: { reason: ProbeReason.ProbePending }, probeAgainNow: true });
+  });
 });

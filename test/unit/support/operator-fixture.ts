@@ -90,6 +90,7 @@ export const authProbeCache = (kube: FakeKube): AuthProbeCache => ({
     const [namespace = '', name = ''] = key.split('/');
     return kube.peek<AuthProbe>(apiPaths.authProbe(namespace, name));
   },
+  list: () => kube.all<AuthProbe>('authprobes'),
 });
 
 /** The probe-pod informer's cache, read straight from the fake store. */
@@ -101,6 +102,8 @@ export interface OperatorOptions {
   healBudgetPerHour?: number;
   /** Install the fake tokens controller (default true). */
   tokensController?: boolean;
+  /** What the tokens-controller canary answers (default: it works). */
+  canary?: { check(): Promise<{ ok: true } | { ok: false; message: string }> };
 }
 
 /** The reconciler and the healer over a fake apiserver, wired as buildOperator wires them. */
@@ -120,6 +123,7 @@ export function fakeOperator(options: OperatorOptions = {}) {
     config: { healBudgetPerHour: options.healBudgetPerHour ?? 10 },
     now,
     fillTimeoutMs: options.fillTimeoutMs ?? 2_000,
+    canary: options.canary ?? { check: async () => ({ ok: true }) },
   });
   const reconciler = new AuthProbeReconciler({
     client: kube,
@@ -129,7 +133,16 @@ export function fakeOperator(options: OperatorOptions = {}) {
         client: kube,
         pods: podCache(kube),
         logger: log.logger,
-        probeImage: 'authprobe:test',
+        policy: {
+          probeImage: 'authprobe:test',
+          allowedImages: [],
+          allowedPriorityClasses: [],
+          allowedTolerationKeys: [],
+          allowedLabelPrefixes: [],
+          allowedAnnotationPrefixes: [],
+          maxCpu: 0.1,
+          maxMemory: 256 * 2 ** 20,
+        },
         now,
       }),
       TokenReview: new TokenReviewCheckKind({ client: kube, now }),
@@ -138,6 +151,7 @@ export function fakeOperator(options: OperatorOptions = {}) {
     metrics,
     logger: log.logger,
     healer,
+    scope: { operatorNamespace: 'authprobe-system', excludedNamespaces: ['kube-system'], maxPerNamespace: 0 },
     rotation: new RotationSignal({
       recorder: events,
       metrics,
