@@ -17,7 +17,7 @@ import {
   type AuthProbeSpec,
 } from '../../../src/api/types.js';
 import { provenInvalid, type Verdict } from '../../../src/api/verdict.js';
-import { ANNOTATION_HEALED_BY, FINALIZER_HEAL_IN_FLIGHT, type HealIntent } from '../../../src/heal/intent.js';
+import { ANNOTATION_HEALED_BY, type HealIntent } from '../../../src/heal/intent.js';
 import type { HealOutcome } from '../../../src/heal/healer.js';
 import { KubeApiError, KubeTransportError } from '../../../src/kube/errors.js';
 import { apiPaths, secretToken, type SecretJson } from '../../../src/kube/resources.js';
