@@ -2,82 +2,31 @@
  * The Helm chart on a real cluster (issue 6): lint, the apiserver's verdict on every rendered
  * manifest, schema errors that name the value, install into a namespace that enforces the
  * `restricted` Pod Security Standard, an AuthProbe reconciled to Ready by probe pods admitted there,
- * an upgrade that rolls the Deployment, an uninstall that keeps the CRD, and the service account's
- * permissions compared with the table in charts/authprobe-operator/README.md.
+ * an upgrade that rolls the Deployment, and an uninstall that keeps the CRD. The service account's
+ * permissions are compared with the chart README's table in rbac-table.e2e.test.ts.
  *
  * Needs KUBECONFIG, kubectl and helm on PATH (eval "$(npm run -s cluster:env)"), and the project's
  * test cluster for the image: beforeAll runs `npm run cluster:image` (which runs `npm run build`
  * first) and installs the image reference it prints on its last line.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { CHART, helmImageArgs, runCommand as run, sleep } from '../support/cluster.js';
 
-const REPO = path.resolve(import.meta.dirname, '../..');
-const CHART = path.join(REPO, 'charts/authprobe-operator');
 const ALL_ON = path.join(CHART, 'ci/all-on-values.yaml');
 const CRD_NAME = 'authprobes.authprobe.io';
 
 const id = randomBytes(3).toString('hex');
 const RELEASE = 'ap';
 const RELEASE_NS = `ap-helm-${id}`; // the operator, cluster mode
-const PROBES_NS = `ap-helm-probes-${id}`; // an AuthProbe; watched by the watch-mode release too
-const OTHER_NS = `ap-helm-other-${id}`; // not watched in watch mode
-const WATCH_RELEASE = 'apw';
-const WATCH_RELEASE_NS = `ap-helm-watch-${id}`;
-const SA = `${RELEASE}-authprobe-operator`; // the chart's full name for release "ap"
-const WATCH_SA = `${WATCH_RELEASE}-authprobe-operator`;
+const PROBES_NS = `ap-helm-probes-${id}`; // an AuthProbe; watched by the all-on dry run too
+const OTHER_NS = `ap-helm-other-${id}`; // watched by the all-on dry run
+// Rendering needs an image repository; the lint and dry-run cases that do not install use this one.
+const PLACEHOLDER_REPOSITORY = ['--set', 'image.repository=registry.example.com/authprobe-operator'];
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a program once (no shell). */
-function runOnce(cmd: string, args: string[], input: string): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: REPO, env: process.env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
-
-// The test cluster is shared: another suite may restart its apiserver (key rotation, outage tests).
-const APISERVER_AWAY =
-  /connection refused|connection to the server .* was refused|cluster unreachable|no route to host|TLS handshake timeout|ServiceUnavailable|etcdserver/i;
-
-/**
- * Runs a program (no shell); rejects on a non-zero exit unless `allowFail`. While the apiserver is
- * briefly away (up to a minute) the call is repeated; every other failure is reported as it is.
- */
-async function run(
-  cmd: string,
-  args: string[],
-  opts: { input?: string; allowFail?: boolean } = {},
-): Promise<Result> {
-  const deadline = Date.now() + 60_000;
-  let result = await runOnce(cmd, args, opts.input ?? '');
-  while (result.code !== 0 && APISERVER_AWAY.test(result.stderr) && Date.now() < deadline) {
-    await sleep(2000);
-    result = await runOnce(cmd, args, opts.input ?? '');
-  }
-  if (result.code !== 0 && !opts.allowFail)
-    throw new Error(
-      `${cmd} ${args.join(' ')} exited ${result.code}\n${result.stderr}\n${result.stdout.slice(-2000)}`,
-    );
-  return result;
-}
 const kubectl = (...args: string[]) => run('kubectl', args).then((r) => r.stdout);
 const helm = (...args: string[]) => run('helm', args);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function waitFor<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -104,109 +53,6 @@ async function operatorLogs(ns: string, release: string): Promise<string> {
     },
   );
   return `---- operator log (${ns}) ----\n${r.stdout}${r.stderr}`;
-}
-
-// ---- permissions: the README table and `kubectl auth can-i --list` -------------------------------
-
-/** `group|resource` (resource may carry a subresource, e.g. authprobes/status) -> verbs */
-type Permissions = Map<string, Set<string>>;
-
-function add(into: Permissions, key: string, verbs: Iterable<string>): void {
-  const set = into.get(key) ?? new Set<string>();
-  for (const verb of verbs) set.add(verb);
-  into.set(key, set);
-}
-
-function asSortedObject(p: Permissions): Record<string, string[]> {
-  return Object.fromEntries(
-    [...p.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, [...v].sort()]),
-  );
-}
-
-interface Situation {
-  /** the namespace `can-i --list -n` is asked about */
-  namespace: string;
-  watched: boolean;
-  releaseNamespace: boolean;
-  leaderElection: boolean;
-  restartWorkloads: boolean;
-}
-
-/** What the README's permissions table promises in one namespace. */
-function documentedPermissions(s: Situation): Permissions {
-  const readme = readFileSync(path.join(CHART, 'README.md'), 'utf8');
-  const table = /<!-- permissions:begin -->([\s\S]*?)<!-- permissions:end -->/.exec(readme)?.[1];
-  if (!table) throw new Error('README.md has no <!-- permissions:begin/end --> table');
-  const result: Permissions = new Map();
-  const rows = table
-    .split('\n')
-    .filter((l) => l.startsWith('|') && !l.includes('---') && !l.includes('API group'))
-    .map((l) =>
-      l
-        .split('|')
-        .slice(1, -1)
-        .map((c) => c.trim().replace(/`/g, '')),
-    );
-  expect(rows.length).toBeGreaterThan(5);
-  for (const [group = '', resources = '', verbs = '', where = ''] of rows) {
-    const applies =
-      (where.startsWith('cluster') ||
-        (where.includes('watched namespaces') && s.watched) ||
-        (where.includes('release namespace') && s.releaseNamespace)) &&
-      (!where.includes('only with rbac.restartWorkloads') || s.restartWorkloads) &&
-      (!where.includes('only with leader election') || s.leaderElection);
-    if (!applies) continue;
-    for (const resource of resources.split(',').map((r) => r.trim()))
-      add(
-        result,
-        `${group === 'core' ? '' : group}|${resource}`,
-        verbs.split(',').map((v) => v.trim()),
-      );
-  }
-  return result;
-}
-
-/** Parses `kubectl auth can-i --list` (fixed-width columns) into resource permissions. */
-function parseCanIList(text: string): Permissions {
-  const [header = '', ...lines] = text.split('\n');
-  const urlsAt = header.indexOf('Non-Resource URLs');
-  const verbsAt = header.indexOf('Verbs');
-  const result: Permissions = new Map();
-  for (const line of lines) {
-    const resource = line.slice(0, urlsAt).trim();
-    if (!resource) continue; // non-resource URLs
-    const verbs = line
-      .slice(verbsAt)
-      .trim()
-      .replace(/^\[|\]$/g, '')
-      .split(/\s+/)
-      .filter(Boolean);
-    // kubectl prints resource[/subresource].group or resource.group[/subresource]
-    const m = /^([^./]+)(?:\/([^.]+))?(?:\.([^/]+))?(?:\/(.+))?$/.exec(resource);
-    if (!m) throw new Error(`cannot parse can-i resource "${resource}"`);
-    const [, name, sub1, group = '', sub2] = m;
-    const sub = sub1 ?? sub2;
-    add(result, `${group}|${name}${sub ? `/${sub}` : ''}`, verbs);
-  }
-  return result;
-}
-
-/** The service account's permissions in a namespace minus what every authenticated user has. */
-async function grantedPermissions(
-  serviceAccount: string,
-  saNamespace: string,
-  namespace: string,
-): Promise<Permissions> {
-  const list = (user: string) => kubectl('auth', 'can-i', '--list', '--as', user, '-n', namespace);
-  const granted = parseCanIList(await list(`system:serviceaccount:${saNamespace}:${serviceAccount}`));
-  const baseline = parseCanIList(await list(`system:serviceaccount:${saNamespace}:nobody-${id}`));
-  for (const [key, verbs] of baseline) {
-    const mine = granted.get(key);
-    if (!mine) continue;
-    for (const verb of verbs) mine.delete(verb);
-    if (mine.size === 0) granted.delete(key);
-  }
-  return granted;
 }
 
 // ---- manifests ----------------------------------------------------------------------------------
@@ -355,7 +201,7 @@ beforeAll(async () => {
     serverVersion: { gitVersion: string };
   };
   serverVersion = version.serverVersion.gitVersion;
-  await Promise.all([RELEASE_NS, PROBES_NS, OTHER_NS, WATCH_RELEASE_NS].map(namespace));
+  await Promise.all([RELEASE_NS, PROBES_NS, OTHER_NS].map(namespace));
   await installMonitoringCrds();
   // The image build is test/cluster/image.sh; it runs `npm run build` itself and prints the reference last.
   const built = await run('npm', ['run', '-s', 'cluster:image']);
@@ -367,31 +213,19 @@ afterAll(async () => {
   await run('helm', ['uninstall', RELEASE, '-n', RELEASE_NS, '--wait', '--timeout', '2m'], {
     allowFail: true,
   });
-  await run('helm', ['uninstall', WATCH_RELEASE, '-n', WATCH_RELEASE_NS, '--wait', '--timeout', '2m'], {
+  await run('kubectl', ['delete', 'namespace', '--wait=false', RELEASE_NS, PROBES_NS, OTHER_NS], {
     allowFail: true,
   });
-  await run(
-    'kubectl',
-    ['delete', 'namespace', '--wait=false', RELEASE_NS, PROBES_NS, OTHER_NS, WATCH_RELEASE_NS],
-    {
-      allowFail: true,
-    },
-  );
   if (createdMonitoringCrds.length)
     await run('kubectl', ['delete', 'crd', '--wait=false', ...createdMonitoringCrds], { allowFail: true });
 }, 300_000);
 
-const imageArgs = (): string[] => {
-  const at = image.lastIndexOf(':');
-  return ['--set', `image.repository=${image.slice(0, at)}`, '--set', `image.tag=${image.slice(at + 1)}`];
-};
-
 describe('helm lint and template', () => {
   it.each([
-    ['default values', []],
+    ['default values', PLACEHOLDER_REPOSITORY],
     ['every option on (ci/all-on-values.yaml)', ['-f', ALL_ON]],
   ])('helm lint --strict is clean with %s', async (_name, extra) => {
-    const r = await helm('lint', '--strict', CHART, ...(extra as string[]));
+    const r = await helm('lint', '--strict', CHART, '--kube-version', serverVersion, ...(extra as string[]));
     expect(r.stdout).toContain('1 chart(s) linted, 0 chart(s) failed');
     expect(r.stdout).not.toMatch(/\[(WARNING|ERROR)\]/);
   });
@@ -399,7 +233,7 @@ describe('helm lint and template', () => {
   // The all-on file watches team-a/team-b; namespaced objects can only be dry-run into namespaces
   // that exist, so the test points watchNamespaces at two of its own.
   it.each([
-    ['default values', []],
+    ['default values', PLACEHOLDER_REPOSITORY],
     ['every option on', ['-f', ALL_ON, '--set', `watchNamespaces={${PROBES_NS},${OTHER_NS}}`]],
   ])('every manifest rendered with %s passes the apiserver server-side dry run', async (_name, extra) => {
     const manifests = await template(extra as string[]);
@@ -411,7 +245,7 @@ describe('helm lint and template', () => {
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' }); // no errors, no warnings
     const accepted = r.stdout.split('\n').filter((l) => l.includes('(server dry run)'));
     expect(accepted).toHaveLength(kinds.length);
-    if ((extra as string[]).length)
+    if ((extra as string[]).includes(ALL_ON))
       expect(new Set(kinds)).toEqual(
         new Set([
           'ServiceAccount',
@@ -425,14 +259,26 @@ describe('helm lint and template', () => {
           'ServiceMonitor',
           'PrometheusRule',
           'NetworkPolicy',
+          'ValidatingAdmissionPolicy',
+          'ValidatingAdmissionPolicyBinding',
         ]),
       );
   });
 
   it('renders valid objects for a release and namespace named like YAML booleans ("n", "yes")', async () => {
     // Unquoted, `app.kubernetes.io/instance: n` would be the boolean false and fail to decode.
-    const manifests = (await helm('template', 'n', CHART, '-n', 'yes', '--kube-version', serverVersion))
-      .stdout;
+    const manifests = (
+      await helm(
+        'template',
+        'n',
+        CHART,
+        '-n',
+        'yes',
+        '--kube-version',
+        serverVersion,
+        ...PLACEHOLDER_REPOSITORY,
+      )
+    ).stdout;
     const r = await run('kubectl', ['create', '--dry-run=client', '-o', 'name', '-f', '-'], {
       input: manifests,
     });
@@ -449,7 +295,15 @@ describe('helm lint and template', () => {
   ])('a wrong value fails helm with a message naming %s', async (name, extra) => {
     const r = await run(
       'helm',
-      ['template', RELEASE, CHART, '--kube-version', serverVersion, ...(extra as string[])],
+      [
+        'template',
+        RELEASE,
+        CHART,
+        '--kube-version',
+        serverVersion,
+        ...PLACEHOLDER_REPOSITORY,
+        ...(extra as string[]),
+      ],
       {
         allowFail: true,
       },
@@ -477,7 +331,7 @@ describe('helm install, upgrade and uninstall on the real cluster', () => {
         CHART,
         '-n',
         RELEASE_NS,
-        ...imageArgs(),
+        ...helmImageArgs(image),
         '--set',
         'leaderElection.enabled=true',
         '--wait',
@@ -571,76 +425,6 @@ spec:
     expect(warnings).not.toMatch(/violates PodSecurity/);
   }, 200_000);
 
-  it('grants exactly the permissions the README lists (cluster mode, leader election on)', async () => {
-    const situation = { leaderElection: true, restartWorkloads: true, watched: true };
-    for (const ns of [PROBES_NS, RELEASE_NS]) {
-      const granted = await grantedPermissions(SA, RELEASE_NS, ns);
-      const documented = documentedPermissions({
-        ...situation,
-        namespace: ns,
-        releaseNamespace: ns === RELEASE_NS,
-      });
-      expect({ ns, permissions: asSortedObject(granted) }).toEqual({
-        ns,
-        permissions: asSortedObject(documented),
-      });
-    }
-  }, 60_000);
-
-  it('in watchNamespaces mode grants them only in the listed namespaces, and no Secrets elsewhere', async () => {
-    // replicaCount 0: only the RBAC matters here; a second operator would race the first one.
-    await helm(
-      'install',
-      WATCH_RELEASE,
-      CHART,
-      '-n',
-      WATCH_RELEASE_NS,
-      ...imageArgs(),
-      '--set',
-      `watchNamespaces={${PROBES_NS}}`,
-      '--set',
-      'replicaCount=0',
-      '--wait',
-      '--timeout',
-      '2m',
-    );
-    const base = { leaderElection: false, restartWorkloads: true };
-    const cases = [
-      { namespace: PROBES_NS, watched: true, releaseNamespace: false },
-      { namespace: OTHER_NS, watched: false, releaseNamespace: false },
-      { namespace: WATCH_RELEASE_NS, watched: false, releaseNamespace: true },
-    ];
-    for (const c of cases) {
-      const granted = await grantedPermissions(WATCH_SA, WATCH_RELEASE_NS, c.namespace);
-      expect({ ns: c.namespace, permissions: asSortedObject(granted) }).toEqual({
-        ns: c.namespace,
-        permissions: asSortedObject(documentedPermissions({ ...base, ...c })),
-      });
-    }
-    const canI = (verb: string, resource: string, ns: string) =>
-      run(
-        'kubectl',
-        [
-          'auth',
-          'can-i',
-          verb,
-          resource,
-          '-n',
-          ns,
-          '--as',
-          `system:serviceaccount:${WATCH_RELEASE_NS}:${WATCH_SA}`,
-        ],
-        {
-          allowFail: true,
-        },
-      ).then((r) => r.stdout.trim());
-    expect(await canI('get', 'secrets', OTHER_NS)).toBe('no');
-    expect(await canI('get', 'secrets', 'default')).toBe('no');
-    expect(await canI('get', 'secrets', PROBES_NS)).toBe('yes');
-    expect(await canI('list', 'secrets', PROBES_NS)).toBe('no');
-    expect(await canI('create', 'tokenreviews.authentication.k8s.io', OTHER_NS)).toBe('yes');
-  }, 180_000);
-
   it('helm upgrade with a changed value rolls the Deployment', async () => {
     const hashes = async (): Promise<string[]> =>
       (
@@ -718,7 +502,14 @@ spec:
       return names.trim() === '' ? names.trim() : undefined;
     });
     expect(left).toBe('');
-    const clusterLeft = (await kubectl('get', 'clusterrole,clusterrolebinding', '-o', 'name'))
+    const clusterLeft = (
+      await kubectl(
+        'get',
+        'clusterrole,clusterrolebinding,validatingadmissionpolicy,validatingadmissionpolicybinding',
+        '-o',
+        'name',
+      )
+    )
       .split('\n')
       .filter((n) => n.includes(`${RELEASE_NS}-${RELEASE}-authprobe-operator`));
     expect(clusterLeft).toEqual([]);

@@ -23,6 +23,70 @@ export async function kubectlJson<T>(...args: string[]): Promise<T> {
   return JSON.parse(await kubectl(...args, '-o', 'json')) as T;
 }
 
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a program once (no shell), with `input` on its stdin. */
+function runCommandOnce(cmd: string, args: string[], input: string): Promise<CommandResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: REPO, env: process.env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+// The test cluster is shared: another suite may restart its apiserver (key rotation, outage tests).
+const APISERVER_AWAY =
+  /connection refused|connection to the server .* was refused|cluster unreachable|no route to host|TLS handshake timeout|ServiceUnavailable|etcdserver/i;
+
+/**
+ * Runs a program such as kubectl or helm (no shell); rejects on a non-zero exit unless `allowFail`.
+ * While the apiserver is briefly away (up to a minute) the call is repeated; every other failure is
+ * reported as it is.
+ */
+export async function runCommand(
+  cmd: string,
+  args: string[],
+  opts: { input?: string; allowFail?: boolean } = {},
+): Promise<CommandResult> {
+  const deadline = Date.now() + 60_000;
+  let result = await runCommandOnce(cmd, args, opts.input ?? '');
+  while (result.code !== 0 && APISERVER_AWAY.test(result.stderr) && Date.now() < deadline) {
+    await sleep(2000);
+    result = await runCommandOnce(cmd, args, opts.input ?? '');
+  }
+  if (result.code !== 0 && !opts.allowFail)
+    throw new Error(
+      `${cmd} ${args.join(' ')} exited ${result.code}\n${result.stderr}\n${result.stdout.slice(-2000)}`,
+    );
+  return result;
+}
+
+/** The Helm chart. */
+export const CHART = path.join(REPO, 'charts/authprobe-operator');
+
+/** `helm --set` arguments that make the chart run `image` (a repository:tag reference). */
+export function helmImageArgs(image: string): string[] {
+  const at = image.lastIndexOf(':');
+  return ['--set', `image.repository=${image.slice(0, at)}`, '--set', `image.tag=${image.slice(at + 1)}`];
+}
+
+/** The apiserver's version (e.g. v1.36.3), for `helm template --kube-version`. */
+export async function serverVersion(): Promise<string> {
+  const version = JSON.parse(await kubectl('version', '-o', 'json')) as {
+    serverVersion: { gitVersion: string };
+  };
+  return version.serverVersion.gitVersion;
+}
+
 /** Applies a manifest given as an object or YAML text. */
 export async function apply(manifest: unknown): Promise<void> {
   const text = typeof manifest === 'string' ? manifest : JSON.stringify(manifest);

@@ -57,13 +57,28 @@ app.kubernetes.io/part-of: authprobe
 {{- end }}
 {{- end }}
 
-{{/* The image reference; the operator passes the same reference to its probe pods. */}}
+{{/*
+The image reference; the operator passes the same reference to its probe pods. There is no default
+repository: the project publishes no image under a registry namespace it controls, and a default
+pointing at someone else's namespace would run whatever they push there with the operator's powers.
+*/}}
 {{- define "authprobe.image" -}}
+{{- $repository := required "image.repository is required: set it to the registry/repository you pushed the authprobe-operator image to (see the Dockerfile), e.g. --set image.repository=registry.example.com/authprobe-operator" .Values.image.repository }}
 {{- if .Values.image.digest }}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- printf "%s@%s" $repository .Values.image.digest }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- printf "%s:%s" $repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
+{{- end }}
+
+{{/* The ServiceAccount name the operator's requests carry (excluded from the admission policy). */}}
+{{- define "authprobe.serviceAccountUsername" -}}
+{{- printf "system:serviceaccount:%s:%s" .Release.Namespace (include "authprobe.serviceAccountName" .) }}
+{{- end }}
+
+{{/* The permission-less ServiceAccount whose token secrets prove the tokens controller works. */}}
+{{- define "authprobe.canaryServiceAccountName" -}}
+{{- default (printf "%s-canary" (include "authprobe.fullname" .) | trunc 63 | trimSuffix "-") .Values.operator.canaryServiceAccount }}
 {{- end }}
 
 {{/* "true" when leader election is on: forced by the value, else when replicaCount > 1. */}}
@@ -95,17 +110,23 @@ app.kubernetes.io/part-of: authprobe
 {{/*
 Rules for everything the operator does inside a watched namespace. In cluster mode they go into
 the ClusterRole; in watchNamespaces mode into a Role in each listed namespace. Keep this list and
-the permissions table in README.md identical (test/e2e/helm.e2e.test.ts compares both with
+the permissions table in README.md identical (test/e2e/rbac-table.e2e.test.ts compares both with
 `kubectl auth can-i --list`).
 */}}
 {{- define "authprobe.namespacedRules" -}}
-# Watch AuthProbes; patch them to record a heal in progress (crash-safe healing).
+# Watch AuthProbes; patch them to hold the heal-in-flight finalizer while a heal is under way.
 - apiGroups: [authprobe.io]
   resources: [authprobes]
-  verbs: [get, list, watch, patch]
+  verbs: [get, list, watch, patch, update]
+# Probe pods carry an owner reference with blockOwnerDeletion to their AuthProbe, which clusters with
+# the OwnerReferencesPermissionEnforcement admission plugin allow only with this.
+- apiGroups: [authprobe.io]
+  resources: [authprobes/finalizers]
+  verbs: [update]
+# Conditions, the last probe and the heal intent: written by the operator only.
 - apiGroups: [authprobe.io]
   resources: [authprobes/status]
-  verbs: [get, patch]
+  verbs: [get, patch, update]
 # Probe pods: create, watch (only the operator's own, by label), reap.
 - apiGroups: [""]
   resources: [pods]
@@ -136,4 +157,34 @@ the permissions table in README.md identical (test/e2e/helm.e2e.test.ts compares
 - apiGroups: [authentication.k8s.io]
   resources: [tokenreviews]
   verbs: [create]
+{{- end }}
+
+{{/* The heal ledger's ConfigMap in the release namespace (its name is fixed in the operator). */}}
+{{- define "authprobe.healLedgerName" -}}
+authprobe-heal-ledger
+{{- end }}
+
+{{/*
+Rules in the operator's own (release) namespace, in both modes: the tokens-controller canary (a
+token secret of a permission-less ServiceAccount, created, awaited and deleted before any heal
+deletes a secret) and the heal ledger that survives restarts.
+*/}}
+{{- define "authprobe.ownNamespaceRules" -}}
+# The canary token secrets (generated names, so no resourceNames).
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get, create, delete]
+# The canary's ServiceAccount, which the chart creates: the operator only checks that it exists.
+- apiGroups: [""]
+  resources: [serviceaccounts]
+  resourceNames: [{{ include "authprobe.canaryServiceAccountName" . | quote }}]
+  verbs: [get]
+# The heal ledger: created once, then read and patched by name only.
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [create]
+- apiGroups: [""]
+  resources: [configmaps]
+  resourceNames: [{{ include "authprobe.healLedgerName" . | quote }}]
+  verbs: [get, patch, update]
 {{- end }}
