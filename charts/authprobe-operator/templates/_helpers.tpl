@@ -131,10 +131,11 @@ the permissions table in README.md identical (test/e2e/rbac-table.e2e.test.ts co
 - apiGroups: [""]
   resources: [pods]
   verbs: [get, list, watch, create, delete]
-# Check that the probed ServiceAccount exists and read its UID.
+# Check that the probed ServiceAccount exists and read its UID; watch them (metadata only) so that an
+# AuthProbe waiting for its account is checked again as soon as the account is created.
 - apiGroups: [""]
   resources: [serviceaccounts]
-  verbs: [get]
+  verbs: [get, list, watch]
 # Read one token secret when needed and replace it when its token is proven invalid. No list or
 # watch: the operator never caches Secrets.
 - apiGroups: [""]

@@ -80,6 +80,6 @@ export function judgePodTemplate(template: ProbePodTemplate, policy: ProbePodPol
   return verdict(
     ProbeReason.ProbePodNotAllowed,
     'False',
-    `No probe pod was created: ${problems.join('; ')}. The cluster admin sets these bounds in the operator's settings (Helm values operator.probePods).`,
+    `No probe pod was created: ${problems.join('; ')}. The cluster admin sets these bounds in the operator's settings (Helm values operator.tenancy).`,
   );
 }

@@ -438,7 +438,7 @@ describe('the RBAC', () => {
     '|events|*': ['create', 'patch'],
     '|pods|*': ['create', 'delete', 'get', 'list', 'watch'],
     '|secrets|*': ['create', 'delete', 'get', 'patch'],
-    '|serviceaccounts|*': ['get'],
+    '|serviceaccounts|*': ['get', 'list', 'watch'],
   };
 
   it('cluster mode: a ClusterRole for every namespace and a Role in the release namespace', () => {
