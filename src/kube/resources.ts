@@ -3,18 +3,9 @@
  * paths they live at, and the few questions every caller asks of them. One module, so that a shape or
  * a path is spelled once.
  */
-import { AUTHPROBE_GROUP, AUTHPROBE_PLURAL, AUTHPROBE_VERSION } from '../api/types.js';
+import { AUTHPROBE_GROUP, AUTHPROBE_PLURAL, AUTHPROBE_VERSION, type OwnerReference } from '../api/types.js';
 import type { KubeApi, RequestOptions } from './client.js';
 import { isNotFound } from './errors.js';
-
-export interface OwnerReference {
-  apiVersion: string;
-  kind: string;
-  name: string;
-  uid: string;
-  controller?: boolean;
-  blockOwnerDeletion?: boolean;
-}
 
 export interface ObjectMeta {
   name?: string;

@@ -7,7 +7,6 @@
  *   type that is then re-created right: Ready=True within 30 s of the fix.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn } from 'node:child_process';
 import {
   apply,
   assertNoClusterWideOperator,
@@ -55,18 +54,8 @@ const authProbe = (
   spec: { serviceAccountName: account, check, interval: '1h', token: { source: 'Secret', secretName } },
 });
 
-/** `kubectl apply -f -` of many objects as one List: one command, as a user would apply a file. */
-async function applyAll(items: unknown[]): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn('kubectl', ['apply', '-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) =>
-      code === 0 ? resolve() : reject(new Error(`kubectl apply failed: ${stderr}`)),
-    );
-    child.stdin.end(JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
-  });
-}
+/** One `kubectl apply` of many objects (a List), as a user applies one file. */
+const applyAll = (items: unknown[]): Promise<void> => apply({ apiVersion: 'v1', kind: 'List', items });
 
 async function watchedNamespace(prefix: string): Promise<string> {
   const ns = await createNamespace(prefix);
