@@ -19,6 +19,8 @@ export default {
       displayName: 'cluster',
       testMatch: ['<rootDir>/test/integration/**/*.test.ts', '<rootDir>/test/e2e/**/*.test.ts'],
       slowTestThreshold: 120,
+      // Real-cluster tests set their own budgets; none runs on Jest's 5 s default by accident.
+      testTimeout: 120_000,
     },
   ],
 };
