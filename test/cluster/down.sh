@@ -14,8 +14,7 @@ source "$CLUSTER_SRC/lib/lifecycle.sh"
 keep=""
 [[ ${1:-} == --keep-state ]] && keep=1
 mkdir -p "$STATE"
-exec 9>"$STATE/.lock"
-flock -w 900 9 || die "another up/down/rotate is running"
+take_cluster_lock
 
 log "stopping the test cluster"
 mkdir -p "$LOGS"

@@ -2,15 +2,15 @@
 # Restarts the kubelet. It keeps issued projected tokens in memory only, so a restart makes it
 # request fresh ones for every running pod at once: what would otherwise happen at 80% of each
 # token's lifetime. Tests use it to re-issue tokens after an abrupt key change without waiting.
+# Returns once the new kubelet serves, has renewed its node lease (it reaches the apiserver) and the
+# node is Ready; the tokens themselves are written by its pod workers right after.
 set -euo pipefail
 START_TS=$(date +%s)
 source "$(dirname "$0")/lib/common.sh"
 source "$CLUSTER_SRC/lib/components.sh"
+source "$CLUSTER_SRC/lib/restart.sh"
 
-exec 9>"$STATE/.lock"
-flock -w 900 9 || die "another up/down/rotate is running"
+take_cluster_lock
 is_running kubelet || die "the kubelet is not running (npm run cluster:up)"
-stop_proc kubelet
-start_kubelet
-wait_for 120 "node Ready" node_ready || die "node not Ready after the kubelet restart; see $LOGS/kubelet.log"
+restart_kubelet
 log "kubelet restarted; projected tokens are being re-issued"

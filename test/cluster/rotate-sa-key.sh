@@ -12,11 +12,17 @@
 #
 # --abrupt: only the new key, at once (like an etcd restore into another cluster): every token
 #   signed with the old key fails, projected ones too, until the kubelet re-issues them.
+#
+# Each apiserver restart goes through lib/restart.sh: kube-proxy, the scheduler and the
+# controller-manager are stopped and the kubelet frozen meanwhile, so that none of them is left in
+# client-go's back-off; the script returns once they are all back and pods reach the apiserver
+# through the kubernetes Service.
 set -euo pipefail
 START_TS=$(date +%s)
 source "$(dirname "$0")/lib/common.sh"
 source "$CLUSTER_SRC/lib/pki.sh"
 source "$CLUSTER_SRC/lib/components.sh"
+source "$CLUSTER_SRC/lib/restart.sh"
 
 abrupt=""
 case ${1:-} in
@@ -25,8 +31,7 @@ case ${1:-} in
   *) die "usage: rotate-sa-key.sh [--abrupt]" ;;
 esac
 [[ $EUID -eq 0 ]] || die "run as root"
-exec 9>"$STATE/.lock"
-flock -w 900 9 || die "another up/down/rotate is running"
+take_cluster_lock
 is_running kube-apiserver && apiserver_ready || die "the cluster is not up (npm run cluster:up)"
 
 kid_of_pub() { # the key id the apiserver puts in tokens: base64url(sha256(PKIX DER of the public key))
@@ -55,15 +60,6 @@ count_old_tokens() { # <new kid>: how many mounted projected tokens are not sign
   done < <(projected_tokens)
   echo "$n"
 }
-restart_control_plane() {
-  stop_proc kube-apiserver "$APISERVER_STOP_GRACE"
-  start_apiserver
-  wait_for 120 kube-apiserver apiserver_ready || die "kube-apiserver not ready; see $LOGS/kube-apiserver.log"
-  wait_for 60 "the kubernetes Service" service_path_ready || die "https://$KUBERNETES_SVC_IP not reachable; see $LOGS/kube-proxy.log"
-  stop_proc kube-controller-manager
-  start_controller_manager
-}
-
 load_sa_keys
 old_signing=$SA_SIGNING_KEY old_verify=$SA_VERIFY_KEYS
 new=$(new_sa_key)
@@ -73,19 +69,17 @@ log "old signing key kid=$(kid_of_pub "$old_signing.pub"), new key kid=$new_kid"
 if [[ -n $abrupt ]]; then
   log "abrupt: the new key alone signs and verifies"
   write_sa_keys_env "$new" "$new"
-  restart_control_plane
+  restart_apiserver
   log "done: every token signed with an old key is now rejected until re-issued ($(count_old_tokens "$new_kid") mounted projected tokens still carry an old key)"
   exit 0
 fi
 
 log "step 1/3: new key signs; old and new keys verify"
 write_sa_keys_env "$new" "$old_verify $new"
-restart_control_plane
+restart_apiserver
 
 log "step 2/3: restarting the kubelet so running pods get tokens signed with the new key"
-stop_proc kubelet
-start_kubelet
-wait_for 120 "node Ready" node_ready || die "node not Ready after kubelet restart; see $LOGS/kubelet.log"
+restart_kubelet
 total=$(projected_tokens | wc -l)
 left=$(count_old_tokens "$new_kid")
 deadline=$((SECONDS + 180))
@@ -95,8 +89,5 @@ log "all $total mounted projected tokens now carry kid=$new_kid"
 
 log "step 3/3: dropping the old key from the verifying set"
 write_sa_keys_env "$new" "$new"
-stop_proc kube-apiserver "$APISERVER_STOP_GRACE"
-start_apiserver
-wait_for 120 kube-apiserver apiserver_ready || die "kube-apiserver not ready; see $LOGS/kube-apiserver.log"
-wait_for 60 "the kubernetes Service" service_path_ready || die "https://$KUBERNETES_SVC_IP not reachable; see $LOGS/kube-proxy.log"
+restart_apiserver
 log "rotation complete: legacy tokens signed with the old key now get 401; running pods keep working"

@@ -16,8 +16,7 @@ source "$CLUSTER_SRC/lib/images.sh"
 
 [[ $EUID -eq 0 ]] || die "run as root (bridges, iptables, mounts, containerd)"
 mkdir -p "$STATE" "$LOGS" "$PIDS"
-exec 9>"$STATE/.lock"
-flock -w 900 9 || die "another up/down/rotate is running"
+take_cluster_lock
 
 log "test cluster $K8S_VERSION (state $STATE, cache $CACHE)"
 bash "$CLUSTER_SRC/deps.sh"

@@ -35,6 +35,13 @@ START_TS=${START_TS:-$(date +%s)}
 log() { printf '[%4ss] %s\n' "$(($(date +%s) - START_TS))" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+# The cluster lock (fd 9): up, down, rotations and restarts never run at the same time. A script run by
+# one that holds the lock (stress-rotate.sh) inherits fd 9, and with it the lock.
+take_cluster_lock() {
+  [[ $(readlink "/proc/$$/fd/9" 2>/dev/null) == "$STATE/.lock" ]] || exec 9>"$STATE/.lock"
+  flock -w 900 9 || die "another up/down/rotate is running"
+}
+
 kubectl_() { "$K8S_BIN/kubectl" --kubeconfig "$ADMIN_KUBECONFIG" "$@"; }
 ctr_() { ctr --connect-timeout 5s --address "$CONTAINERD_SOCK" -n k8s.io "$@"; }
 
