@@ -3,8 +3,8 @@
 # rotations in a row, the abrupt ones spread evenly among the completed ones; then, per kind, how
 # many ran, how many failed, and p50 / max seconds per rotation.
 #   usage: stress-rotate.sh [--completed N] [--abrupt M]      (defaults: 30 and 10)
-# Run it on an otherwise idle test cluster (npm run cluster:up); a run takes about a minute per
-# rotation: start it in the background with its output to a file.
+# Run it on an otherwise idle test cluster (npm run cluster:up). About 20 s per rotation with its checks
+# (13 minutes for the defaults): start it in the background with its output to a file.
 #
 # Each rotation and the checks after it hold the cluster lock, so that no other script (a test suite's
 # rotation or outage) runs in between; other scripts get their turn between two rotations.
