@@ -14,6 +14,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   apply,
+  CHART,
+  runCommand,
+  serverVersion,
   assertNoClusterWideOperator,
   clusterScript,
   createLegacyTokenSecret,
@@ -42,6 +45,7 @@ let ns: string; // the tenant's namespace
 let opNs: string; // the operator's own namespace
 let operator: OperatorProcess;
 const operators: OperatorProcess[] = [];
+let chartObjects = ''; // the chart's admission policy and aggregated roles, applied by the edit-tenant test
 
 const probe = (name: string, spec: Record<string, unknown>, namespace = ns) => ({
   apiVersion: 'authprobe.io/v1alpha1',
@@ -113,6 +117,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await clusterScript('tokens-controller', 'start').catch(() => undefined);
+  if (chartObjects)
+    await runCommand('kubectl', ['delete', '--ignore-not-found', '-f', '-'], { input: chartObjects });
   for (const op of operators) {
     const code = await op.stop();
     if (code !== 0 && code !== null)
@@ -239,6 +245,77 @@ describe('an AuthProbe makes the operator touch only the stale token secret of t
       (await series()).length === 0 ? true : undefined,
     );
   }, 60_000);
+});
+
+describe('a tenant with edit in its namespace', () => {
+  it('still creates AuthProbes (the admission policy allows it) and gets healing', async () => {
+    // The chart's admission policy (bound to this namespace only) and its aggregated roles, which give
+    // the built-in edit role its AuthProbe rights.
+    chartObjects = (
+      await runCommand('helm', [
+        'template',
+        'ap-edit',
+        CHART,
+        '-n',
+        opNs,
+        '--kube-version',
+        await serverVersion(),
+        '--set',
+        'image.repository=registry.example.com/authprobe-operator', // rendered, never run
+        '--set-json',
+        `admission.namespaceSelector={"matchLabels":{"kubernetes.io/metadata.name":"${ns}"}}`,
+        '--show-only',
+        'templates/admission.yaml',
+        '--show-only',
+        'templates/aggregate-roles.yaml',
+      ])
+    ).stdout;
+    await runCommand('kubectl', ['apply', '-f', '-'], { input: chartObjects });
+    const alice = `ap-edit-alice-${ns}`;
+    await kubectl('create', 'rolebinding', 'alice-edit', '--clusterrole=edit', `--user=${alice}`, '-n', ns);
+    const { uid } = await createLegacyTokenSecret(ns, 'p', 'alice-token');
+    const manifest = JSON.stringify(
+      probe('alice', {
+        serviceAccountName: 'p',
+        check: 'TokenReview',
+        token: { source: 'Secret', secretName: 'alice-token' },
+      }),
+    );
+    // kube-controller-manager aggregates the new roles into edit a moment later.
+    await waitFor('alice to be allowed to create the AuthProbe', 60_000, async () => {
+      const r = await runCommand(
+        'kubectl',
+        ['--as', alice, '--as-group', 'system:authenticated', 'apply', '-f', '-'],
+        {
+          input: manifest,
+          allowFail: true,
+        },
+      );
+      return r.code === 0 ? true : undefined;
+    });
+    await waitForReason(ns, 'alice', 'Authenticated', 30_000);
+    // A real 401: the legacy cleaner's label makes the apiserver reject the token.
+    await kubectl(
+      'label',
+      'secret',
+      'alice-token',
+      '-n',
+      ns,
+      'kubernetes.io/legacy-token-invalid-since=2026-11-01',
+    );
+    await waitFor('the secret to be replaced and filled', 90_000, async () => {
+      const now = await secret('alice-token').catch(() => undefined);
+      return now && now.metadata.uid !== uid && now.data?.['token'] ? true : undefined;
+    });
+    const healed = await waitFor('alice to be healed and Ready=True', 60_000, async () => {
+      const p = await kubectlJson<{
+        status?: { heals?: { count?: number }; conditions?: Array<{ type: string; status: string }> };
+      }>('get', 'authprobe', 'alice', '-n', ns);
+      const ready = p.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+      return ready && (p.status?.heals?.count ?? 0) >= 1 ? p.status?.heals?.count : undefined;
+    });
+    expect(healed).toBe(1);
+  }, 240_000);
 });
 
 describe('nothing is deleted that cannot be replaced', () => {
