@@ -19,6 +19,12 @@ export interface CanaryDeps {
   freshForMs?: number;
 }
 
+/**
+ * How long a proof of life holds: short, because a heal that starts after the tokens controller died
+ * would delete a secret nobody replaces; long enough that a burst of heals after a key rotation shares one.
+ */
+export const CANARY_FRESH_FOR_MS = 10_000;
+
 export type CanaryResult = { ok: true } | { ok: false; message: string };
 
 /**
@@ -34,7 +40,7 @@ export class TokensControllerCanary {
   constructor(private readonly deps: CanaryDeps) {}
 
   check(): Promise<CanaryResult> {
-    const { now, freshForMs = 60_000 } = this.deps;
+    const { now, freshForMs = CANARY_FRESH_FOR_MS } = this.deps;
     if (this.provenAt !== undefined && now() - this.provenAt < freshForMs)
       return Promise.resolve({ ok: true });
     // Heals that start together share one canary.
