@@ -24,13 +24,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import {
-  CHART,
+  renderTenancyObjects,
   apply,
   createNamespace,
   deleteNamespace,
   installCrd,
   runCommand,
-  serverVersion,
   waitFor,
 } from '../support/cluster.js';
 
@@ -134,25 +133,7 @@ beforeAll(async () => {
   }
   ns = await createNamespace('ap-tenancy');
   policyName = `${ns}-${OPERATOR_SA}`;
-  manifests = (
-    await runCommand('helm', [
-      'template',
-      RELEASE,
-      CHART,
-      '-n',
-      ns,
-      '--kube-version',
-      await serverVersion(),
-      '--set',
-      'image.repository=registry.example.com/authprobe-operator', // rendered, never run
-      '--set-json',
-      `admission.namespaceSelector={"matchLabels":{"kubernetes.io/metadata.name":"${ns}"}}`,
-      '--show-only',
-      'templates/admission.yaml',
-      '--show-only',
-      'templates/aggregate-roles.yaml',
-    ])
-  ).stdout;
+  manifests = await renderTenancyObjects(RELEASE, ns, ns);
   expect([...manifests.matchAll(/^kind: (\w+)$/gm)].map((m) => m[1])).toEqual([
     'ValidatingAdmissionPolicy',
     'ValidatingAdmissionPolicyBinding',

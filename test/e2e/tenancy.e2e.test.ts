@@ -14,9 +14,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   apply,
-  CHART,
+  renderTenancyObjects,
   runCommand,
-  serverVersion,
   assertNoClusterWideOperator,
   clusterScript,
   createLegacyTokenSecret,
@@ -251,25 +250,7 @@ describe('a tenant with edit in its namespace', () => {
   it('still creates AuthProbes (the admission policy allows it) and gets healing', async () => {
     // The chart's admission policy (bound to this namespace only) and its aggregated roles, which give
     // the built-in edit role its AuthProbe rights.
-    chartObjects = (
-      await runCommand('helm', [
-        'template',
-        'ap-edit',
-        CHART,
-        '-n',
-        opNs,
-        '--kube-version',
-        await serverVersion(),
-        '--set',
-        'image.repository=registry.example.com/authprobe-operator', // rendered, never run
-        '--set-json',
-        `admission.namespaceSelector={"matchLabels":{"kubernetes.io/metadata.name":"${ns}"}}`,
-        '--show-only',
-        'templates/admission.yaml',
-        '--show-only',
-        'templates/aggregate-roles.yaml',
-      ])
-    ).stdout;
+    chartObjects = await renderTenancyObjects('ap-edit', opNs, ns);
     await runCommand('kubectl', ['apply', '-f', '-'], { input: chartObjects });
     const alice = `ap-edit-alice-${ns}`;
     await kubectl('create', 'rolebinding', 'alice-edit', '--clusterrole=edit', `--user=${alice}`, '-n', ns);

@@ -73,6 +73,35 @@ export async function runCommand(
 /** The Helm chart. */
 export const CHART = path.join(REPO, 'charts/authprobe-operator');
 
+/**
+ * The chart's admission policy (its binding narrowed to namespace `scope`) and aggregated ClusterRoles,
+ * rendered for release `release` in `namespace` and nothing else of the chart: what tenancy tests apply.
+ */
+export async function renderTenancyObjects(
+  release: string,
+  namespace: string,
+  scope: string,
+): Promise<string> {
+  const rendered = await runCommand('helm', [
+    'template',
+    release,
+    CHART,
+    '-n',
+    namespace,
+    '--kube-version',
+    await serverVersion(),
+    '--set',
+    'image.repository=registry.example.com/authprobe-operator', // rendered, never run
+    '--set-json',
+    `admission.namespaceSelector={"matchLabels":{"kubernetes.io/metadata.name":"${scope}"}}`,
+    '--show-only',
+    'templates/admission.yaml',
+    '--show-only',
+    'templates/aggregate-roles.yaml',
+  ]);
+  return rendered.stdout;
+}
+
 /** `helm --set` arguments that make the chart run `image` (a repository:tag reference). */
 export function helmImageArgs(image: string): string[] {
   const at = image.lastIndexOf(':');
