@@ -4,7 +4,7 @@ import {
   ANNOTATION_CHECK_PROBE_NOW,
   ANNOTATION_PROBE_NOW,
 } from '../api/labels.js';
-import { ProbeReason, type ReadyReason } from '../api/reasons.js';
+import { HealReason, ProbeReason, type ReadyReason } from '../api/reasons.js';
 import type { AuthProbe } from '../api/types.js';
 import type { CheckMark, ProbeTrigger } from '../checks/check.js';
 
@@ -20,6 +20,9 @@ export const SETTLING_REASONS: ReadonlySet<string> = new Set<ReadyReason>([
   ProbeReason.SecretNotServiceAccountToken,
   ProbeReason.SecretForOtherServiceAccount,
   ProbeReason.SecretForRecreatedServiceAccount,
+  // A token rejected though the secret's current token authenticates: a just-filled secret that the
+  // apiserver's cache (or the pod's mount) has not caught up with yet.
+  HealReason.StaleMountedToken,
 ]);
 
 /** A new AuthProbe's settling verdict is Ready=Unknown this long after its creation, not False. */

@@ -409,8 +409,10 @@ describe('AuthProbeReconciler: never heals without proof', () => {
         arrange: (op) => op.kube.acceptToken(STALE, USERNAME),
         podReports: 401,
         reason: HealReason.StaleMountedToken,
-        readyStatus: 'False',
-        events: [HealReason.StaleMountedToken],
+        // Settling (the mount or the apiserver's cache catches up in seconds): for a new AuthProbe,
+        // Unknown and no Warning; checked again in 2 s.
+        readyStatus: 'Unknown',
+        events: [],
       },
     ],
     [

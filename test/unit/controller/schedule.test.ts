@@ -174,6 +174,10 @@ describe('settling verdicts are checked again within seconds, not after an inter
     expect(settleRecheckMs(failures, HOUR)).toBe(ms);
   });
 
+  it('a token rejected while the apiserver had not yet seen it filled (StaleMountedToken) is checked again in seconds', () => {
+    expect(decide(settling('StaleMountedToken', 1, 3))).toEqual({ probeNow: true, trigger: 'Settling' });
+  });
+
   it('a TokenNotIssued verdict 3 s old is checked again at once after one failure (2 s back-off)', () => {
     expect(decide(settling('TokenNotIssued', 1, 3))).toEqual({ probeNow: true, trigger: 'Settling' });
   });
