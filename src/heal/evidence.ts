@@ -25,6 +25,11 @@ export async function gatherEvidence(
   namespace: string,
   secretName: string,
   serviceAccountName: string,
+  /**
+   * A rejection is confirmed twice, this far apart: the apiserver checks a legacy token against its own
+   * cache of Secrets, so a secret filled a moment ago can be rejected once before that cache has it.
+   */
+  reconfirmAfterMs = 2_000,
 ): Promise<{ evidence: SecretEvidence; secret?: SecretJson }> {
   const options = { timeoutMs: 10_000 };
   const secret = await getOrUndefined<SecretJson>(client, apiPaths.secret(namespace, secretName), options);
@@ -49,7 +54,11 @@ export async function gatherEvidence(
   const token = secretToken(secret);
   if (!token) return { evidence: { exists: true, invalidSince, review: 'no-token' }, secret };
   try {
-    const review = await reviewToken(client, token);
+    let review = await reviewToken(client, token);
+    if (!review.authenticated && reconfirmAfterMs > 0) {
+      await new Promise((resolve) => setTimeout(resolve, reconfirmAfterMs));
+      review = await reviewToken(client, token);
+    }
     const evidence: SecretEvidence = review.authenticated
       ? { exists: true, invalidSince, review: 'authenticated', reviewedAs: review.username }
       : { exists: true, invalidSince, review: 'rejected' };

@@ -35,6 +35,8 @@ export interface SecretHealerDeps {
   fillTimeoutMs?: number;
   /** Proof that the tokens controller works, asked before a delete (src/heal/canary.ts). */
   canary?: HealServices['canary'];
+  /** How far apart the two reviews that confirm a rejection are (see gatherEvidence); 2 s by default. */
+  reconfirmAfterMs?: number;
   /** Where heal attempts outlive the process (src/heal/ledger-store.ts); in memory only when unset. */
   ledgerStore?: LedgerStore;
 }
@@ -109,6 +111,7 @@ export class SecretHealer implements Healer {
         probe.metadata.namespace,
         spec.token.secretName,
         spec.serviceAccountName,
+        this.deps.reconfirmAfterMs,
       ));
     }
     const verdict = withInvalidatedCause(input.verdict, evidence?.invalidSince);

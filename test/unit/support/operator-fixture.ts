@@ -123,6 +123,7 @@ export function fakeOperator(options: OperatorOptions = {}) {
     config: { healBudgetPerHour: options.healBudgetPerHour ?? 10 },
     now,
     fillTimeoutMs: options.fillTimeoutMs ?? 2_000,
+    reconfirmAfterMs: 0,
     canary: options.canary ?? { check: async () => ({ ok: true }) },
   });
   const reconciler = new AuthProbeReconciler({
