@@ -15,6 +15,13 @@ export const LABEL_RUN = 'authprobe.io/run';
 export const ANNOTATION_CHECK_GENERATION = 'authprobe.io/generation';
 /** On probe pods: the probe-now value the pod answers (the schedule reads it back). */
 export const ANNOTATION_CHECK_PROBE_NOW = 'authprobe.io/probe-now-handled';
+/**
+ * On probe pods: the key id (`kid`) and issuer of the token the operator read from the secret when it
+ * started the pod (never the token). Only a hint for naming a rejection and fanning out on a key change;
+ * nothing is ever deleted on it.
+ */
+export const ANNOTATION_CHECK_TOKEN_KEY_ID = 'authprobe.io/token-key-id';
+export const ANNOTATION_CHECK_TOKEN_ISSUER = 'authprobe.io/token-issuer';
 
 /** On an AuthProbe: changing its value asks for a probe now. */
 export const ANNOTATION_PROBE_NOW = 'authprobe.io/probe-now';

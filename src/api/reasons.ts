@@ -19,6 +19,8 @@ export const ProbeReason = {
   TokenRejected: 'TokenRejected',
   /** 401 and the secret carries kubernetes.io/legacy-token-invalid-since. */
   TokenInvalidated: 'TokenInvalidated',
+  /** 401 and the token's key id (`kid`) is not among the keys the apiserver publishes as trusted. */
+  SigningKeyRetired: 'SigningKeyRetired',
   /** The token authenticates as another account than the one probed. */
   TokenIdentityMismatch: 'TokenIdentityMismatch',
   /** No token file in the probe pod: automount off, or the ServiceAccount admission plugin is off. */
@@ -79,6 +81,15 @@ export type HealReason = (typeof HealReason)[keyof typeof HealReason];
 /** Every reason the Ready condition (and status.lastProbe.outcome) can carry. */
 export type ReadyReason = ProbeReason | HealReason;
 
+/**
+ * The reason of the Event a verdict writes. A 401 whose cause is named in the condition (the signing key
+ * left the trusted set) keeps the Event reason TokenRejected, so one alert rule catches every rejected
+ * token; the Event's message starts with the cause.
+ */
+export function eventReasonOf(reason: ReadyReason): ReadyReason {
+  return reason === ProbeReason.SigningKeyRetired ? ProbeReason.TokenRejected : reason;
+}
+
 /** Reasons of Events that tell a step rather than a verdict (a verdict's Event carries its ReadyReason). */
 export const EventReason = {
   /** heal.policy is DryRun: what would have been done. */
@@ -105,6 +116,15 @@ export const EventReason = {
   HealConfirmed: 'HealConfirmed',
   /** Many probes across namespaces were rejected at once: likely a signing-key rotation or etcd restore. */
   SuspectedKeyRotation: 'SuspectedKeyRotation',
+  /** A signing key left the apiserver's trusted set; the AuthProbes whose tokens it signed are checked. */
+  SigningKeyRemoved: 'SigningKeyRemoved',
+  /**
+   * kube-controller-manager signs new tokens with a key the apiserver does not trust (a rotation done in
+   * the wrong order): every heal would mint another dead token, so heals are paused.
+   */
+  SigningKeyUntrusted: 'SigningKeyUntrusted',
+  /** kube-controller-manager's signing key is trusted again: heals resume. */
+  SigningKeyTrusted: 'SigningKeyTrusted',
   /**
    * A heal intent the operator did not write (an annotation, or a status intent that does not match the
    * spec and the secret) was ignored.

@@ -165,6 +165,10 @@ export interface LastProbe {
   message?: string;
   /** The authprobe.io/probe-now value this probe answered (TokenReview checks; pods carry their own). */
   probeNow?: string;
+  /** The key id (JWT `kid`) of the secret's token this probe checked; never the token. */
+  tokenKeyID?: string;
+  /** The issuer (JWT `iss`) of that token. */
+  tokenIssuer?: string;
 }
 
 export interface HealStatus {

@@ -26,6 +26,9 @@ export interface Verdict {
   probeNow?: string;
   /** The AuthProbe generation the check ran for, when not the current one (a pod started earlier). */
   generation?: number;
+  /** The key id (`kid`) and issuer of the checked token, as the operator read it from the secret. */
+  tokenKeyID?: string;
+  tokenIssuer?: string;
 }
 
 export type VerdictEvidence = Pick<Verdict, 'httpStatus' | 'latencyMs' | 'identity'>;

@@ -6,10 +6,18 @@ import type { Verdict } from '../api/verdict.js';
 /**
  * Why a check runs now. AfterHeal: the replaced token is confirmed at once, not an interval later.
  * Settling: a verdict that will change by itself is checked again on a short back-off;
- * DependencyChanged: its ServiceAccount or token Secret changed.
+ * DependencyChanged: its ServiceAccount or token Secret changed. KeyRetired: the key that signed the
+ * token it last checked left the apiserver's trusted set.
  */
 export type ProbeTrigger =
-  'First' | 'SpecChanged' | 'Requested' | 'Interval' | 'AfterHeal' | 'Settling' | 'DependencyChanged';
+  | 'First'
+  | 'SpecChanged'
+  | 'Requested'
+  | 'Interval'
+  | 'AfterHeal'
+  | 'Settling'
+  | 'DependencyChanged'
+  | 'KeyRetired';
 
 /**
  * When the last check of an AuthProbe ran and what it answered, as the schedule reads it: a probe pod's

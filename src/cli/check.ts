@@ -13,6 +13,10 @@ import {
   type ClassifyContext,
 } from '../checks/verdicts.js';
 import type { Verdict } from '../api/verdict.js';
+import { createLogger } from '../log/logger.js';
+import { readTokenClaims } from '../probe/claims.js';
+import { nameRejectionCause } from '../signals/rejection-cause.js';
+import { TrustedKeys } from '../signals/trusted-keys.js';
 import { parseDuration } from '../api/duration.js';
 import type { ProbeResult } from '../probe/result.js';
 import { LABEL_LEGACY_TOKEN_INVALID_SINCE } from '../api/labels.js';
@@ -118,6 +122,21 @@ export async function checkCommand(
         ...ctx,
         ...(material.invalidSince ? { legacyTokenInvalidSince: material.invalidSince } : {}),
       });
+      // A rejected secret token: is its signing key still trusted? (the same naming as the controller's)
+      if (values.secret && verdict.tokenProvenInvalid) {
+        const keyID = readTokenClaims(material.token).keyId;
+        const keys = new TrustedKeys({
+          client,
+          logger: createLogger({ level: 'silent' }),
+          now: Date.now,
+          onChange: () => {},
+        });
+        await keys.refresh();
+        verdict = nameRejectionCause(
+          { ...verdict, ...(keyID !== undefined ? { tokenKeyID: keyID } : {}) },
+          keys,
+        );
+      }
     }
     io.stdout(
       output === 'json'

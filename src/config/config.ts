@@ -32,6 +32,10 @@ export interface OperatorConfig {
   rotationSuspectWindowMs: number;
   /** A permission-less account in the operator's namespace whose token secrets prove the tokens controller works. */
   canaryServiceAccount: string;
+  /** How often the apiserver's published signing keys (/openid/v1/jwks) are read; 0 turns key awareness off. */
+  keySetPollMs: number;
+  /** An unchanged verdict is written to status at most this often (0: every check is written). */
+  statusHeartbeatMs: number;
   /** Images probe pods may use besides probeImage (a trailing `*` is a prefix). */
   allowedProbeImages: string[];
   allowedPriorityClasses: string[];
@@ -269,6 +273,20 @@ const SETTINGS: { [K in keyof OperatorConfig]: Setting<K> } = {
     description: 'account (own namespace) whose token secrets prove the tokens controller works',
     default: () => 'authprobe-canary',
     parse: namespaceName,
+  },
+  keySetPollMs: {
+    key: 'keySetPollMs',
+    flag: 'key-set-poll-interval',
+    description: "how often the apiserver's trusted signing keys are read (0s: off)",
+    default: () => '5s',
+    parse: parseDurationSetting,
+  },
+  statusHeartbeatMs: {
+    key: 'statusHeartbeatMs',
+    flag: 'status-heartbeat',
+    description: 'an unchanged verdict is written to status at most this often (0s: every check)',
+    default: () => '5m',
+    parse: parseDurationSetting,
   },
   allowedProbeImages: {
     key: 'allowedProbeImages',

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { resolveSpec, type ResolvedSpec } from '../api/defaults.js';
 import { getCondition } from '../api/conditions.js';
-import { ConditionType, ProbeReason } from '../api/reasons.js';
+import { ConditionType, eventReasonOf, ProbeReason } from '../api/reasons.js';
 import {
   AUTHPROBE_API_VERSION,
   AUTHPROBE_KIND,
@@ -20,6 +20,7 @@ import type { OperatorMetrics } from '../metrics/metrics.js';
 import type { Reconciler, ReconcileResult } from '../runtime/controller.js';
 import { MutationCache } from '../runtime/mutation-cache.js';
 import type { RotationSignal } from '../signals/rotation.js';
+import { nameRejectionCause, type KeyFacts } from '../signals/rejection-cause.js';
 import type { ProbeTrigger } from '../checks/check.js';
 import { decideSchedule } from './schedule.js';
 import { settle } from './settle.js';
@@ -44,7 +45,24 @@ export interface AuthProbeReconcilerDeps {
   rotation?: RotationSignal;
   /** Which AuthProbes are run at all; unset: every one. */
   scope?: ProbeScope;
+  /** The apiserver's trusted signing keys: names the cause of a 401 (SigningKeyRetired). */
+  keys?: KeyFacts;
+  /**
+   * An unchanged healthy verdict is written to status at most this often (0 or unset: every check). In
+   * between, the check's time is kept in memory for the schedule.
+   */
+  statusHeartbeatMs?: number;
   now?: () => number;
+}
+
+/** A healthy verdict checked again but not written (the heartbeat): what status would have said. */
+interface UnwrittenCheck {
+  /** The resourceVersion of the AuthProbe this applies to; any other write makes it moot. */
+  basedOn: string | undefined;
+  lastProbe: LastProbe;
+  lastSuccessTime: string | undefined;
+  /** status.lastProbe.time as written to the apiserver. */
+  writtenTime: string | undefined;
 }
 
 /**
@@ -58,6 +76,9 @@ export class AuthProbeReconciler implements Reconciler {
   private readonly now: () => number;
   /** AuthProbes whose ServiceAccount changed since their last reconcile (a hint). */
   private readonly changedDependencies = new Set<string>();
+  /** AuthProbes whose last checked token is signed by a key the apiserver no longer trusts. */
+  private readonly keyRetired = new Set<string>();
+  private readonly unwritten = new Map<string, UnwrittenCheck>();
 
   constructor(private readonly deps: AuthProbeReconcilerDeps) {
     this.now = deps.now ?? Date.now;
@@ -72,6 +93,26 @@ export class AuthProbeReconciler implements Reconciler {
     for (const key of keys) this.changedDependencies.add(key);
   }
 
+  /**
+   * The apiserver's trusted keys were read (first read or a change): every AuthProbe whose last checked
+   * token carries a key id outside `trusted` is checked at once, whatever its interval. Returns their
+   * keys (namespace/name) for the caller to enqueue; those already known to be rejected for that reason
+   * are left to their own schedule.
+   */
+  keysChanged(trusted: ReadonlySet<string>): string[] {
+    const affected: string[] = [];
+    for (const cached of this.deps.probes.list()) {
+      const key = `${cached.metadata.namespace}/${cached.metadata.name}`;
+      const probe = this.withUnwritten(key, this.written.newest(key, cached));
+      const kid = probe.status?.lastProbe?.tokenKeyID;
+      if (kid === undefined || trusted.has(kid)) continue;
+      if (probe.status?.lastProbe?.outcome === ProbeReason.SigningKeyRetired) continue;
+      this.keyRetired.add(key);
+      affected.push(key);
+    }
+    return affected;
+  }
+
   /** The AuthProbes (keys) in `namespace` that name this ServiceAccount. */
   dependents(namespace: string, serviceAccountName: string): string[] {
     return this.deps.probes
@@ -84,13 +125,15 @@ export class AuthProbeReconciler implements Reconciler {
     const cached = this.deps.probes.get(key);
     if (!cached) {
       this.changedDependencies.delete(key);
+      this.keyRetired.delete(key);
+      this.unwritten.delete(key);
       const [namespace = '', name = ''] = key.split('/');
       await this.deps.metrics.forgetProbe(namespace, name);
       this.deps.rotation?.forget(namespace, name);
       this.written.forget(key);
       return {};
     }
-    const probe = this.written.newest(key, cached);
+    const probe = this.withUnwritten(key, this.written.newest(key, cached));
     const resolved = resolveSpec(probe.spec);
     if (probe.metadata.deletionTimestamp)
       return this.whileDeleting(probe, resolved.ok ? resolved.spec : undefined);
@@ -118,6 +161,7 @@ export class AuthProbeReconciler implements Reconciler {
       return { requeueAfterMs: seen.recheckInMs };
     }
     if (seen.kind === 'verdict') return this.recordCheck(check, probe, spec, seen, true);
+    if (this.keyRetired.delete(key)) return this.runCheck(check, probe, spec, 'KeyRetired', true);
 
     const decision = decideSchedule(
       probe,
@@ -175,6 +219,8 @@ export class AuthProbeReconciler implements Reconciler {
     const { probe: updated, probeAgainNow } = await this.record(probe, spec, found.verdict, found.durationMs);
     await check.afterRecord?.(updated, spec);
     if (probeAgainNow && mayRepeat) return this.runCheck(check, updated, spec, 'AfterHeal', false);
+    if (this.keyRetired.has(`${probe.metadata.namespace}/${probe.metadata.name}`))
+      return { requeueAfterMs: 0 };
     if (found.retryInMs !== undefined) return { requeueAfterMs: found.retryInMs };
     const next = decideSchedule(updated, check.lastMark(updated), spec.intervalMs, this.now());
     return { requeueAfterMs: next.probeNow ? 0 : next.inMs };
@@ -193,10 +239,11 @@ export class AuthProbeReconciler implements Reconciler {
     const { metrics, healer, rotation } = this.deps;
     const ns = probe.metadata.namespace;
     const name = probe.metadata.name;
-    let verdict = checked;
+    const named = nameRejectionCause(checked, this.deps.keys);
+    let verdict = named;
     let heals = probe.status?.heals;
     let probeAgainNow = false;
-    if (spec) await rotation?.observe(probe, checked);
+    if (spec) await rotation?.observe(probe, named);
     if (spec && healer) {
       const outcome = await healer.afterVerdict({ probe, spec, verdict, target: eventTarget(probe) });
       // The verdict stays tied to the check it came from, so a pod is never read twice.
@@ -207,16 +254,17 @@ export class AuthProbeReconciler implements Reconciler {
           : {}),
         ...(checked.probeNow !== undefined ? { probeNow: checked.probeNow } : {}),
         ...(checked.generation !== undefined ? { generation: checked.generation } : {}),
+        ...tokenKeyOf(checked),
       };
       heals = outcome.heals ?? heals;
       probeAgainNow = outcome.probeAgainNow;
     }
     const previous = getCondition(probe.status?.conditions, ConditionType.Ready);
     const settled = spec ? settle(probe, verdict, spec.intervalMs, this.now()) : { verdict, inGrace: false };
-    const updated = await this.writeStatus(
-      probe,
-      statusAfterVerdict(probe, settled.verdict, new Date(this.now()), heals),
-    );
+    const next = statusAfterVerdict(probe, settled.verdict, new Date(this.now()), heals);
+    const updated = this.heartbeatSkips(probe, next, heals !== probe.status?.heals || probeAgainNow)
+      ? this.keepUnwritten(probe, next)
+      : await this.writeStatus(probe, next);
 
     const ready = verdict.readyStatus === 'True';
     const changed = previous?.reason !== verdict.reason || previous?.status !== settled.verdict.readyStatus;
@@ -226,7 +274,7 @@ export class AuthProbeReconciler implements Reconciler {
       await this.deps.recorder.record(
         eventTarget(probe),
         ready ? 'Normal' : 'Warning',
-        verdict.reason,
+        eventReasonOf(verdict.reason),
         verdict.message,
       );
     }
@@ -250,6 +298,71 @@ export class AuthProbeReconciler implements Reconciler {
     if (waiting) await this.writeStatus(probe, waiting);
   }
 
+  /**
+   * Whether this check's status may go unwritten: the verdict is healthy and says what status already
+   * says (same reason, generation, identity, signing key, probe-now answer; no heal), and status was
+   * written less than the heartbeat ago. A changed verdict is always written at once.
+   */
+  private heartbeatSkips(probe: AuthProbe, next: AuthProbeStatus, healed: boolean): boolean {
+    const heartbeatMs = this.deps.statusHeartbeatMs ?? 0;
+    if (heartbeatMs <= 0 || healed || probe.status?.healIntent) return false;
+    const before = probe.status;
+    const was = getCondition(before?.conditions, ConditionType.Ready);
+    const now = getCondition(next.conditions, ConditionType.Ready);
+    if (was?.status !== 'True' || now?.status !== 'True' || was.reason !== now.reason) return false;
+    if (before?.observedGeneration !== next.observedGeneration) return false;
+    const a = before?.lastProbe;
+    const b = next.lastProbe;
+    if (
+      a?.identity !== b?.identity ||
+      a?.tokenKeyID !== b?.tokenKeyID ||
+      a?.tokenIssuer !== b?.tokenIssuer ||
+      a?.probeNow !== b?.probeNow
+    ) {
+      return false;
+    }
+    const key = `${probe.metadata.namespace}/${probe.metadata.name}`;
+    const writtenTime = this.unwritten.get(key)?.writtenTime ?? a?.time;
+    const writtenAt = writtenTime ? Date.parse(writtenTime) : NaN;
+    return Number.isFinite(writtenAt) && this.now() - writtenAt < heartbeatMs;
+  }
+
+  /** Keeps a check that was not written in memory: the schedule and the pod check read it back. */
+  private keepUnwritten(probe: AuthProbe, next: AuthProbeStatus): AuthProbe {
+    const key = `${probe.metadata.namespace}/${probe.metadata.name}`;
+    const writtenTime = this.unwritten.get(key)?.writtenTime ?? probe.status?.lastProbe?.time;
+    const entry: UnwrittenCheck = {
+      basedOn: probe.metadata.resourceVersion,
+      lastProbe: next.lastProbe ?? {},
+      lastSuccessTime: next.lastSuccessTime,
+      writtenTime,
+    };
+    this.unwritten.set(key, entry);
+    return this.applyUnwritten(probe, entry);
+  }
+
+  /** The AuthProbe with the last unwritten check applied, while nothing else changed it. */
+  private withUnwritten(key: string, probe: AuthProbe): AuthProbe {
+    const entry = this.unwritten.get(key);
+    if (!entry) return probe;
+    if (entry.basedOn !== probe.metadata.resourceVersion) {
+      this.unwritten.delete(key);
+      return probe;
+    }
+    return this.applyUnwritten(probe, entry);
+  }
+
+  private applyUnwritten(probe: AuthProbe, entry: UnwrittenCheck): AuthProbe {
+    return {
+      ...probe,
+      status: {
+        ...probe.status,
+        lastProbe: entry.lastProbe,
+        ...(entry.lastSuccessTime !== undefined ? { lastSuccessTime: entry.lastSuccessTime } : {}),
+      },
+    };
+  }
+
   private async writeStatus(probe: AuthProbe, status: AuthProbeStatus): Promise<AuthProbe> {
     // A merge patch keeps keys it does not name: a lastProbe without a pod (say) must remove the old one.
     const lastProbe = status.lastProbe && { ...LAST_PROBE_CLEARED, ...status.lastProbe };
@@ -258,7 +371,9 @@ export class AuthProbeReconciler implements Reconciler {
       { status: lastProbe ? { ...status, lastProbe } : status },
       { timeoutMs: 15_000 },
     );
-    this.written.remember(`${probe.metadata.namespace}/${probe.metadata.name}`, updated);
+    const key = `${probe.metadata.namespace}/${probe.metadata.name}`;
+    this.written.remember(key, updated);
+    this.unwritten.delete(key);
     return updated;
   }
 }
@@ -271,6 +386,8 @@ const LAST_PROBE_CLEARED: Record<Exclude<keyof LastProbe, 'time' | 'outcome'>, n
   identity: null,
   message: null,
   probeNow: null,
+  tokenKeyID: null,
+  tokenIssuer: null,
 };
 
 function eventTarget(probe: AuthProbe): EventTarget {
@@ -280,5 +397,13 @@ function eventTarget(probe: AuthProbe): EventTarget {
     name: probe.metadata.name,
     namespace: probe.metadata.namespace,
     uid: probe.metadata.uid,
+  };
+}
+
+/** The checked token's key id and issuer, carried from the check's verdict to whatever the healer made of it. */
+function tokenKeyOf(v: Verdict): Pick<Verdict, 'tokenKeyID' | 'tokenIssuer'> {
+  return {
+    ...(v.tokenKeyID !== undefined ? { tokenKeyID: v.tokenKeyID } : {}),
+    ...(v.tokenIssuer !== undefined ? { tokenIssuer: v.tokenIssuer } : {}),
   };
 }

@@ -23,7 +23,16 @@ export const SETTLING_REASONS: ReadonlySet<string> = new Set<ReadyReason>([
   // A token rejected though the secret's current token authenticates: a just-filled secret that the
   // apiserver's cache (or the pod's mount) has not caught up with yet.
   HealReason.StaleMountedToken,
+  // A heal proven needed but held back (the tokens controller not proven, or signing with a key the
+  // apiserver does not trust): it proceeds within seconds of the cause being fixed.
+  HealReason.HealBlocked,
 ]);
+
+/**
+ * Settling verdicts whose fix the operator watches (a created ServiceAccount wakes the AuthProbe at
+ * once): their back-off needs no plateau and doubles straight to the interval.
+ */
+const WATCHED_REASONS: ReadonlySet<string> = new Set<ReadyReason>([ProbeReason.ServiceAccountNotFound]);
 
 /** A new AuthProbe's settling verdict is Ready=Unknown this long after its creation, not False. */
 export const SETTLE_GRACE_MS = 30_000;
@@ -35,10 +44,13 @@ export const SETTLE_PLATEAU_CHECKS = 20;
 /**
  * When a settling verdict is checked again: 2 s, 4 s, 8 s after the first ones, then every 15 s for
  * about five minutes (a user fixing what the condition says is noticed within seconds), then doubling
- * up to the interval, where it stays (a ServiceAccount that never comes costs one check an interval).
+ * up to the interval, where it stays. A missing ServiceAccount is watched, so its back-off doubles
+ * from 2 s straight to the interval (one that never comes costs one check an interval).
  */
-export function settleRecheckMs(consecutiveFailures: number, intervalMs: number): number {
+export function settleRecheckMs(consecutiveFailures: number, intervalMs: number, reason?: string): number {
   const n = Math.max(1, consecutiveFailures);
+  if (reason !== undefined && WATCHED_REASONS.has(reason))
+    return Math.min(intervalMs, 1_000 * 2 ** Math.min(30, n));
   const ms =
     n <= 3
       ? 1_000 * 2 ** n
@@ -89,7 +101,9 @@ export function decideSchedule(
   const settling = SETTLING_REASONS.has(probe.status?.lastProbe?.outcome ?? '');
   if (settling && dependencyChanged) return { probeNow: true, trigger: 'DependencyChanged' };
   if (settling && lastProbeAt !== undefined) {
-    const recheckAt = lastProbeAt + settleRecheckMs(probe.status?.consecutiveFailures ?? 1, intervalMs);
+    const recheckAt =
+      lastProbeAt +
+      settleRecheckMs(probe.status?.consecutiveFailures ?? 1, intervalMs, probe.status?.lastProbe?.outcome);
     if (recheckAt <= now) return { probeNow: true, trigger: 'Settling' };
     return { probeNow: false, inMs: Math.min(recheckAt, base + intervalMs) - now };
   }

@@ -5,6 +5,7 @@
  * so that objects applied together never show as broken. Pure.
  */
 import { formatDuration } from '../api/duration.js';
+import { HealReason } from '../api/reasons.js';
 import type { AuthProbe } from '../api/types.js';
 import type { Verdict } from '../api/verdict.js';
 import { SETTLE_GRACE_MS, SETTLING_REASONS, settleRecheckMs } from './schedule.js';
@@ -18,9 +19,11 @@ export function settle(
   if (!SETTLING_REASONS.has(verdict.reason) || verdict.readyStatus === 'True')
     return { verdict, inGrace: false };
   const failures = (probe.status?.consecutiveFailures ?? 0) + 1;
-  const recheckMs = settleRecheckMs(failures, intervalMs);
+  const recheckMs = settleRecheckMs(failures, intervalMs, verdict.reason);
   const created = Date.parse(probe.metadata.creationTimestamp ?? '');
-  const inGrace = Number.isFinite(created) && now - created < SETTLE_GRACE_MS;
+  // A heal held back is about a token proven broken: never "not ready yet".
+  const inGrace =
+    verdict.reason !== HealReason.HealBlocked && Number.isFinite(created) && now - created < SETTLE_GRACE_MS;
   const note =
     recheckMs < intervalMs
       ? ` Checking again in ${formatDuration(recheckMs)}, or as soon as the ServiceAccount changes.`

@@ -46,6 +46,8 @@ export function statusAfterVerdict(
       identity: verdict.identity,
       message: verdict.message,
       probeNow: verdict.probeNow,
+      tokenKeyID: verdict.tokenKeyID,
+      tokenIssuer: verdict.tokenIssuer,
     }),
     lastSuccessTime: AUTHENTICATING.has(verdict.reason) ? time : previous.lastSuccessTime,
     consecutiveFailures: verdict.readyStatus === 'True' ? 0 : (previous.consecutiveFailures ?? 0) + 1,

@@ -3,7 +3,15 @@ import { ANNOTATION_SERVICE_ACCOUNT_NAME, SECRET_TYPE_SERVICE_ACCOUNT_TOKEN } fr
 import type { KubeApi } from '../kube/client.js';
 import { errorMessage, isNotFound } from '../kube/errors.js';
 import { apiPaths, getOrUndefined, secretToken, type SecretJson } from '../kube/resources.js';
+import { readTokenClaims } from '../probe/claims.js';
 import { pollUntil } from './procedures/procedure.js';
+
+/** The apiserver's trusted signing keys, as the canary needs them (see TrustedKeys). */
+export interface SignerCheck {
+  /** Reads the trusted set again (a rotation may have changed it seconds ago). */
+  refresh(): Promise<void>;
+  current(): ReadonlySet<string> | undefined;
+}
 
 export interface CanaryDeps {
   client: KubeApi;
@@ -15,8 +23,12 @@ export interface CanaryDeps {
   now: () => number;
   /** How long the tokens controller may take to fill the canary. */
   fillTimeoutMs?: number;
-  /** A proof of life stays good this long. */
+  /** A proof of life stays good this long (and a failed one is not repeated sooner). */
   freshForMs?: number;
+  /** When set, the canary's token must be signed with a key the apiserver trusts. */
+  keys?: SignerCheck;
+  /** Told the key the tokens controller signs with and whether the apiserver trusts it, after every fill. */
+  onSigner?: (keyID: string, trusted: boolean, trustedKeys: ReadonlySet<string>) => void | Promise<void>;
 }
 
 /**
@@ -31,20 +43,27 @@ export type CanaryResult = { ok: true } | { ok: false; message: string };
  * Proof that kube-controller-manager's tokens controller is working right now, asked before any token
  * secret is deleted: a deleted secret is replaced only if that controller fills the replacement. The
  * canary is a token secret of a permission-less account in the operator's own namespace, created,
- * watched until it is filled, and deleted again (its token is never read beyond "is it there").
+ * watched until it is filled, and deleted again. Only its token's header is read: the key id (`kid`) it
+ * is signed with must be one the apiserver trusts, or every heal would mint another dead token (a key
+ * rotation done in the wrong order): heals are then paused until the two agree.
  */
 export class TokensControllerCanary {
-  private provenAt: number | undefined;
+  private last: { at: number; result: CanaryResult } | undefined;
   private inFlight: Promise<CanaryResult> | undefined;
 
   constructor(private readonly deps: CanaryDeps) {}
 
   check(): Promise<CanaryResult> {
     const { now, freshForMs = CANARY_FRESH_FOR_MS } = this.deps;
-    if (this.provenAt !== undefined && now() - this.provenAt < freshForMs)
-      return Promise.resolve({ ok: true });
+    if (this.last !== undefined && now() - this.last.at < freshForMs)
+      return Promise.resolve(this.last.result);
     // Heals that start together share one canary.
-    this.inFlight ??= this.probe().finally(() => (this.inFlight = undefined));
+    this.inFlight ??= this.probe()
+      .then((result) => {
+        this.last = { at: this.deps.now(), result };
+        return result;
+      })
+      .finally(() => (this.inFlight = undefined));
     return this.inFlight;
   }
 
@@ -55,11 +74,8 @@ export class TokensControllerCanary {
       // A brand-new account may not be in the tokens controller's cache yet; it then deletes the
       // canary as an orphan. One more try covers that; anything else is an answer.
       let outcome = await this.tryOnce();
-      if (outcome === 'gone' && created) outcome = await this.tryOnce();
-      if (outcome === 'filled') {
-        this.provenAt = this.deps.now();
-        return { ok: true };
-      }
+      if (outcome.state === 'gone' && created) outcome = await this.tryOnce();
+      if (outcome.state === 'filled') return await this.judgeSigner(outcome.keyID);
       return {
         ok: false,
         message:
@@ -76,8 +92,29 @@ export class TokensControllerCanary {
     }
   }
 
+  /** A filled canary proves the tokens controller works; its key must also be one the apiserver trusts. */
+  private async judgeSigner(keyID: string | undefined): Promise<CanaryResult> {
+    const { keys, onSigner } = this.deps;
+    if (!keys || keyID === undefined) return { ok: true };
+    await keys.refresh();
+    const trusted = keys.current();
+    if (!trusted) return { ok: true };
+    const ok = trusted.has(keyID);
+    await onSigner?.(keyID, ok, trusted);
+    if (ok) return { ok: true };
+    return {
+      ok: false,
+      message:
+        `kube-controller-manager signs new tokens with key ${keyID}, which the apiserver does not trust (it ` +
+        `publishes ${[...trusted].slice(0, 5).join(', ')}): a replaced secret would get another token the ` +
+        `apiserver rejects, so nothing was deleted. The signing key was rotated in the wrong order: add its ` +
+        `public key to kube-apiserver's --service-account-key-file (or give kube-controller-manager's ` +
+        `--service-account-private-key-file a trusted key); heals resume once the two agree.`,
+    };
+  }
+
   /** Creates one canary, waits for its token, deletes it. */
-  private async tryOnce(): Promise<'filled' | 'gone' | 'empty'> {
+  private async tryOnce(): Promise<{ state: 'filled'; keyID?: string } | { state: 'gone' | 'empty' }> {
     const { client, namespace, serviceAccountName, now, fillTimeoutMs = 15_000 } = this.deps;
     const created = await client.post<SecretJson>(
       apiPaths.secrets(namespace),
@@ -100,10 +137,13 @@ export class TokensControllerCanary {
         const secret = await getOrUndefined<SecretJson>(client, apiPaths.secret(namespace, name), {
           timeoutMs: 10_000,
         });
-        if (!secret) return 'gone' as const;
-        return secretToken(secret) !== undefined ? ('filled' as const) : undefined;
+        if (!secret) return { state: 'gone' as const };
+        const token = secretToken(secret);
+        if (token === undefined) return undefined;
+        const keyID = readTokenClaims(token).keyId;
+        return { state: 'filled' as const, ...(keyID !== undefined ? { keyID } : {}) };
       });
-      return seen ?? 'empty';
+      return seen ?? { state: 'empty' };
     } finally {
       await this.remove(name);
     }

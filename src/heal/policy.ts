@@ -91,7 +91,8 @@ export function decideHeal(
       message: `Secret ${secret} has no token yet; the tokens controller of kube-controller-manager has not filled it.`,
     };
   }
-  const invalidated = evidence.invalidSince !== undefined;
+  // A token signed by a key the apiserver no longer trusts stays dead whatever its label says.
+  const invalidated = evidence.invalidSince !== undefined && verdict.reason !== ProbeReason.SigningKeyRetired;
   if (invalidated && spec.heal.invalidatedLegacyToken === 'Report') {
     return {
       kind: 'report',

@@ -1,6 +1,13 @@
 import type { Logger } from 'pino';
 import { isSecretSourced, type ResolvedSpec } from '../api/defaults.js';
-import { EventReason, HealProgress, HealReason, HealResult, type HealKind } from '../api/reasons.js';
+import {
+  EventReason,
+  eventReasonOf,
+  HealProgress,
+  HealReason,
+  HealResult,
+  type HealKind,
+} from '../api/reasons.js';
 import type { AuthProbe } from '../api/types.js';
 import type { OperatorConfig } from '../config/config.js';
 import type { EventSink, EventTarget } from '../events/recorder.js';
@@ -155,7 +162,7 @@ export class SecretHealer implements Healer {
         break;
     }
     // The check's own verdict is told first, so the Events read in the order things happened.
-    await recorder.record(target, 'Warning', verdict.reason, verdict.message);
+    await recorder.record(target, 'Warning', eventReasonOf(verdict.reason), verdict.message);
     await recorder.record(target, 'Normal', EventReason.TokenRejectionConfirmed, decision.message);
     if (secretKey) await this.ledger.recordAttempt(now, secretKey);
     // decideHeal only says heal when the evidence came from a secret that exists.

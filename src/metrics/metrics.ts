@@ -98,6 +98,22 @@ export class OperatorMetrics {
     registers: [this.registry],
   });
 
+  readonly trustedSigningKeys = new Gauge({
+    name: 'authprobe_trusted_signing_keys',
+    help: 'Service-account signing keys the apiserver publishes as trusted (/openid/v1/jwks).',
+    registers: [this.registry],
+  });
+  readonly signingKeysRetired = new Counter({
+    name: 'authprobe_signing_keys_retired_total',
+    help: "Signing keys seen leaving the apiserver's trusted set.",
+    registers: [this.registry],
+  });
+  readonly signingKeyUntrusted = new Gauge({
+    name: 'authprobe_tokens_controller_key_untrusted',
+    help: '1 while kube-controller-manager signs new tokens with a key the apiserver does not trust (heals are paused).',
+    registers: [this.registry],
+  });
+
   constructor(withDefaults = true) {
     // Unprefixed (process_*, nodejs_*): the names dashboards and alerts for Node.js services look for.
     if (withDefaults) collectDefaultMetrics({ register: this.registry });

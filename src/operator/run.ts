@@ -16,6 +16,8 @@ import { AuthProbeReconciler } from '../controller/authprobe-reconciler.js';
 import { PodCheck } from '../checks/pod/pod-check.js';
 import { TokenReviewCheckKind } from '../checks/token-review/token-review-check.js';
 import { RotationSignal } from '../signals/rotation.js';
+import { SigningKeySignal } from '../signals/signing-keys.js';
+import { TrustedKeys, type KeySetChange } from '../signals/trusted-keys.js';
 import { SecretHealer } from '../heal/secret-healer.js';
 import { TokensControllerCanary } from '../heal/canary.js';
 import { LedgerStore } from '../heal/ledger-store.js';
@@ -101,6 +103,25 @@ export function buildOperator(
       : {}),
   });
   const recorder = new EventRecorder(client, logger, config.identity);
+  const keySignal = new SigningKeySignal({
+    recorder,
+    metrics,
+    logger,
+    operatorNamespace: config.operatorNamespace,
+  });
+  // The apiserver's trusted signing keys (undefined with --key-set-poll-interval=0s: key awareness off).
+  // onChange is wired once the reconciler and the controller exist.
+  let keysChanged: (change: KeySetChange) => Promise<void> = async () => {};
+  const keys =
+    config.keySetPollMs > 0
+      ? new TrustedKeys({
+          client,
+          logger,
+          now: Date.now,
+          onRead: (trusted) => keySignal.trustedKeysRead(trusted),
+          onChange: (change) => keysChanged(change),
+        })
+      : undefined;
   const healer = new SecretHealer({
     client,
     recorder,
@@ -114,13 +135,23 @@ export function buildOperator(
       namespace: config.operatorNamespace,
       serviceAccountName: config.canaryServiceAccount,
       now: Date.now,
+      ...(keys
+        ? { keys, onSigner: (keyID, trusted, all) => keySignal.signerChecked(keyID, trusted, all) }
+        : {}),
     }),
   });
+  // A key change needs an apiserver restart, which breaks every watch: read the keys again then too.
   const informerOptions = (name: string) => ({
     name,
     logger,
-    onWatchError: () => metrics.watchErrors.inc({ informer: name }),
-    onRelist: () => metrics.relists.inc({ informer: name }),
+    onWatchError: () => {
+      metrics.watchErrors.inc({ informer: name });
+      void keys?.refresh();
+    },
+    onRelist: () => {
+      metrics.relists.inc({ informer: name });
+      void keys?.refresh();
+    },
   });
   // One informer per watched namespace (or one for the cluster): watchNamespaces mode needs no
   // cluster-wide permission at all.
@@ -149,6 +180,21 @@ export function buildOperator(
       ),
   );
   const pods = unionCache(podInformers);
+  // ServiceAccounts (metadata only): creating a missing account makes the AuthProbes that name it
+  // check again at once. Secrets are never listed or watched (that keeps memory flat whatever the
+  // cluster holds); a settling verdict about a Secret is noticed by the back-off (settleRecheckMs).
+  const serviceAccountInformers = namespaces.map(
+    (namespace) =>
+      new Informer<KubeObject>(
+        apiListWatcher(client, {
+          groupVersionPath: '/api/v1',
+          resource: 'serviceaccounts',
+          namespace,
+          metadataOnly: true,
+        }),
+        informerOptions(`serviceaccounts${namespace ? '/' + namespace : ''}`),
+      ),
+  );
   const now = Date.now;
   const reconciler = new AuthProbeReconciler({
     client,
@@ -170,7 +216,7 @@ export function buildOperator(
           maxMemory: config.maxProbeMemory,
         },
       }),
-      TokenReview: new TokenReviewCheckKind({ client, now }),
+      TokenReview: new TokenReviewCheckKind({ client, now, accounts: unionCache(serviceAccountInformers) }),
     },
     recorder,
     metrics,
@@ -181,6 +227,8 @@ export function buildOperator(
       excludedNamespaces: config.excludedNamespaces,
       maxPerNamespace: config.maxAuthProbesPerNamespace,
     },
+    ...(keys ? { keys } : {}),
+    statusHeartbeatMs: config.statusHeartbeatMs,
     rotation: new RotationSignal({
       recorder,
       metrics,
@@ -211,21 +259,6 @@ export function buildOperator(
       return owner ? [`${pod.metadata.namespace}/${owner}`] : [];
     });
   }
-  // ServiceAccounts (metadata only): creating a missing account makes the AuthProbes that name it
-  // check again at once. Secrets are never listed or watched (that keeps memory flat whatever the
-  // cluster holds); a settling verdict about a Secret is noticed by the back-off (settleRecheckMs).
-  const serviceAccountInformers = namespaces.map(
-    (namespace) =>
-      new Informer<KubeObject>(
-        apiListWatcher(client, {
-          groupVersionPath: '/api/v1',
-          resource: 'serviceaccounts',
-          namespace,
-          metadataOnly: true,
-        }),
-        informerOptions(`serviceaccounts${namespace ? '/' + namespace : ''}`),
-      ),
-  );
   for (const informer of serviceAccountInformers) {
     manager.addInformer(informer);
     controller.watchSecondary(informer, (account) => {
@@ -235,6 +268,14 @@ export function buildOperator(
     });
   }
   manager.addController(controller);
+  if (keys) {
+    keysChanged = async (change) => {
+      const affected = reconciler.keysChanged(change.trusted);
+      for (const key of affected) controller.enqueue(key);
+      await keySignal.keysRetired(change, affected);
+    };
+    manager.addLeaderTask((signal) => keys.run(config.keySetPollMs, signal));
+  }
   return manager;
 }
 

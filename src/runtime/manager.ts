@@ -31,6 +31,7 @@ export interface ManagerOptions {
 export class Manager {
   private readonly informers: Informer<KubeObject>[] = [];
   private readonly controllers: Controller[] = [];
+  private readonly leaderTasks: Array<(signal: AbortSignal) => Promise<void>> = [];
   private readonly stopping = new AbortController();
   private server?: Server;
   private elector?: LeaderElector;
@@ -46,6 +47,11 @@ export class Manager {
 
   addController(controller: Controller): void {
     this.controllers.push(controller);
+  }
+
+  /** Work that runs beside the controllers while this replica leads, and stops when `signal` aborts. */
+  addLeaderTask(task: (signal: AbortSignal) => Promise<void>): void {
+    this.leaderTasks.push(task);
   }
 
   get cachesSynced(): boolean {
@@ -109,7 +115,10 @@ export class Manager {
   }
 
   private async runControllers(signal: AbortSignal): Promise<void> {
-    await Promise.all(this.controllers.map((controller) => controller.run(signal)));
+    await Promise.all([
+      ...this.controllers.map((controller) => controller.run(signal)),
+      ...this.leaderTasks.map((task) => task(signal)),
+    ]);
   }
 
   /** Stops taking work, lets reconciles finish within the grace period, releases the lease. */

@@ -337,7 +337,8 @@ describe('healing after a service-account key rotation', () => {
   }, 240_000);
 
   it('DryRun and an exhausted heal budget delete nothing and say why', async () => {
-    const dry = await waitForReason(main, 'dry', 'TokenRejected', 120_000);
+    // The key that signed its token left the apiserver's trusted set: the cause is named.
+    const dry = await waitForReason(main, 'dry', 'SigningKeyRetired', 120_000);
     expect(dry.message).toMatch(/DryRun: would replace secret dry-token/);
     expect((await eventsFor(main, 'AuthProbe', 'dry')).map((e) => e.reason)).toContain('HealDryRun');
     const limited = await waitForReason(main, 'limited', 'HealRateLimited', 120_000);
@@ -361,8 +362,8 @@ describe('healing after a service-account key rotation', () => {
       (err: { code: number; stdout: string }) => err,
     );
     expect(check.code).toBe(1);
-    expect(check.stdout).toMatch(/verdict: TokenRejected \(Ready=False\)/);
-    expect((await waitForReason(main, 'dry', 'TokenRejected', 60_000)).status).toBe('False');
+    expect(check.stdout).toMatch(/verdict: SigningKeyRetired \(Ready=False\)/);
+    expect((await waitForReason(main, 'dry', 'SigningKeyRetired', 60_000)).status).toBe('False');
   }, 60_000);
 
   it('an operator killed right after deleting a secret finishes the heal within 30 s of its restart', async () => {

@@ -3,6 +3,8 @@ import type { ResolvedSpec } from '../../api/defaults.js';
 import {
   ANNOTATION_CHECK_GENERATION,
   ANNOTATION_CHECK_PROBE_NOW,
+  ANNOTATION_CHECK_TOKEN_ISSUER,
+  ANNOTATION_CHECK_TOKEN_KEY_ID,
   ANNOTATION_PROBE_NOW,
   LABEL_PROBE,
 } from '../../api/labels.js';
@@ -21,6 +23,7 @@ import {
 } from '../../kube/resources.js';
 import { judgeTokenSecret } from '../provenance.js';
 import { parseProbeResult } from '../../probe/result.js';
+import { readTokenClaims } from '../../probe/claims.js';
 import {
   markFromStatus,
   type CheckMark,
@@ -105,7 +108,7 @@ export class PodCheck implements TokenCheck {
     const notAllowed = judgePodTemplate(spec.podTemplate, this.deps.policy);
     if (notAllowed) return { kind: 'verdict', verdict: notAllowed, retryInMs: spec.intervalMs };
     const precheck = await this.precheck(probe, spec);
-    if (precheck) {
+    if ('reason' in precheck) {
       const asked = probe.metadata.annotations?.[ANNOTATION_PROBE_NOW];
       return {
         kind: 'verdict',
@@ -124,6 +127,8 @@ export class PodCheck implements TokenCheck {
         ...pod.metadata?.annotations,
         [ANNOTATION_CHECK_GENERATION]: String(probe.metadata.generation ?? 0),
         ...(probeNow !== undefined ? { [ANNOTATION_CHECK_PROBE_NOW]: probeNow } : {}),
+        ...(precheck.keyID !== undefined ? { [ANNOTATION_CHECK_TOKEN_KEY_ID]: precheck.keyID } : {}),
+        ...(precheck.issuer !== undefined ? { [ANNOTATION_CHECK_TOKEN_ISSUER]: precheck.issuer } : {}),
       },
     };
     try {
@@ -175,9 +180,12 @@ export class PodCheck implements TokenCheck {
   /**
    * What a pod cannot tell apart, or must not be started for: a missing ServiceAccount or Secret (said
    * by name, without a pod that could only hang), and a Secret that is not provably the account's token
-   * secret (a pod would mount and send its token).
+   * secret (a pod would mount and send its token). Otherwise: the key id and issuer of the secret's token.
    */
-  private async precheck(probe: AuthProbe, spec: ResolvedSpec): Promise<Verdict | undefined> {
+  private async precheck(
+    probe: AuthProbe,
+    spec: ResolvedSpec,
+  ): Promise<Verdict | { keyID?: string; issuer?: string }> {
     const ns = probe.metadata.namespace;
     const ctx = classifyContext(probe, spec);
     const options = { timeoutMs: 10_000 };
@@ -198,9 +206,15 @@ export class PodCheck implements TokenCheck {
       const notProvable = judgeTokenSecret(secret, spec.serviceAccountName, account.metadata.uid);
       if (notProvable) return notProvable;
       // Not filled yet: a pod would mount an empty token (the tokens controller is seconds away).
-      if (secretToken(secret) === undefined) return tokenNotIssuedVerdict(ctx);
+      const token = secretToken(secret);
+      if (token === undefined) return tokenNotIssuedVerdict(ctx);
+      const claims = readTokenClaims(token);
+      return {
+        ...(claims.keyId !== undefined ? { keyID: claims.keyId } : {}),
+        ...(claims.issuer !== undefined ? { issuer: claims.issuer } : {}),
+      };
     }
-    return undefined;
+    return {};
   }
 
   /** The verdict of a finished (or hopeless) pod, or undefined while it is still working. */
@@ -210,10 +224,14 @@ export class PodCheck implements TokenCheck {
     // What the pod answered for: the generation and the probe-now request it was started for.
     const generation = Number(pod.metadata.annotations?.[ANNOTATION_CHECK_GENERATION]);
     const asked = pod.metadata.annotations?.[ANNOTATION_CHECK_PROBE_NOW];
+    const keyID = pod.metadata.annotations?.[ANNOTATION_CHECK_TOKEN_KEY_ID];
+    const issuer = pod.metadata.annotations?.[ANNOTATION_CHECK_TOKEN_ISSUER];
     const mark = {
       pod: name,
       ...(Number.isInteger(generation) ? { generation } : {}),
       ...(asked !== undefined ? { probeNow: asked } : {}),
+      ...(keyID !== undefined ? { tokenKeyID: keyID } : {}),
+      ...(issuer !== undefined ? { tokenIssuer: issuer } : {}),
     };
     if (terminated?.message) {
       const parsed = parseProbeResult(terminated.message);

@@ -30,15 +30,23 @@ import {
 } from '../verdicts.js';
 import { classifyTokenReview, type TokenReviewCheck } from './classify.js';
 
+/** ServiceAccounts by `namespace/name` (the operator's metadata-only informer: enough for the uid). */
+export interface AccountCache {
+  get(key: string): { metadata?: { uid?: string } } | undefined;
+}
+
 export interface TokenReviewCheckDeps {
   client: KubeApi;
   now: () => number;
+  /** When set, a scheduled check takes the account's uid from here instead of a GET. */
+  accounts?: AccountCache;
 }
 
 /**
  * spec.check TokenReview: no pod. The operator reads the secret's token and asks the apiserver's
- * TokenReview API whether it authenticates and as whom. Three requests when the token is fine: GET
- * secret (from the watch cache), POST tokenreviews, and the status write the reconciler makes.
+ * TokenReview API whether it authenticates and as whom. Two requests when the token is fine: GET
+ * secret (from the apiserver's watch cache) and POST tokenreviews; the ServiceAccount comes from the
+ * operator's informer, and an unchanged verdict is written to status only as a heartbeat.
  */
 export class TokenReviewCheckKind implements TokenCheck {
   constructor(private readonly deps: TokenReviewCheckDeps) {}
@@ -84,11 +92,19 @@ export class TokenReviewCheckKind implements TokenCheck {
       );
     // Reads come from the apiserver's watch cache unless this check follows a heal.
     const cached = fresh ? {} : { query: { resourceVersion: '0' } };
-    const readAccount = () =>
-      getOrUndefined<ServiceAccountJson>(client, apiPaths.serviceAccount(ns, spec.serviceAccountName), {
-        timeoutMs: 10_000,
-        ...cached,
-      });
+    const readAccount = async (): Promise<{ metadata: { uid?: string } } | undefined> => {
+      const known = fresh ? undefined : this.deps.accounts?.get(`${ns}/${spec.serviceAccountName}`);
+      if (known?.metadata?.uid) return { metadata: { uid: known.metadata.uid } };
+      // Not in the informer (just created, or truly missing): ask the apiserver.
+      return getOrUndefined<ServiceAccountJson>(
+        client,
+        apiPaths.serviceAccount(ns, spec.serviceAccountName),
+        {
+          timeoutMs: 10_000,
+          ...cached,
+        },
+      );
+    };
     let secret: SecretJson;
     try {
       secret = await client.get<SecretJson>(apiPaths.secret(ns, spec.token.secretName), {
@@ -100,7 +116,7 @@ export class TokenReviewCheckKind implements TokenCheck {
       // A missing account explains a missing secret better than the secret does.
       return (await readAccount()) ? secretNotFoundVerdict(ctx) : serviceAccountNotFoundVerdict(ctx);
     }
-    let account: ServiceAccountJson | undefined;
+    let account: { metadata: { uid?: string } } | undefined;
     try {
       account = await readAccount();
     } catch (err) {
@@ -113,6 +129,11 @@ export class TokenReviewCheckKind implements TokenCheck {
     const invalidSince = secret.metadata.labels?.[LABEL_LEGACY_TOKEN_INVALID_SINCE];
     const token = secretToken(secret);
     if (!token) return tokenNotIssuedVerdict(ctx);
+    const claims = readTokenClaims(token);
+    const key = {
+      ...(claims.keyId !== undefined ? { tokenKeyID: claims.keyId } : {}),
+      ...(claims.issuer !== undefined ? { tokenIssuer: claims.issuer } : {}),
+    };
     const started = this.deps.now();
     let check: TokenReviewCheck;
     try {
@@ -125,11 +146,11 @@ export class TokenReviewCheckKind implements TokenCheck {
             authenticated: false,
             latencyMs,
             ...(review.error ? { error: review.error } : {}),
-            claims: readTokenClaims(token),
+            claims,
           };
     } catch (err) {
-      return failed(err);
+      return { ...failed(err), ...key };
     }
-    return classifyTokenReview(check, classifyContext(probe, spec, invalidSince));
+    return { ...classifyTokenReview(check, classifyContext(probe, spec, invalidSince)), ...key };
   }
 }

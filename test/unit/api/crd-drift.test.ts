@@ -161,6 +161,8 @@ const statusShape = {
       identity: optionalString,
       message: optionalString,
       probeNow: optionalString,
+      tokenKeyID: optionalString,
+      tokenIssuer: optionalString,
     },
   },
   lastSuccessTime: optionalString,

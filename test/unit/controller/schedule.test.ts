@@ -183,7 +183,7 @@ describe('settling verdicts are checked again within seconds, not after an inter
   });
 
   it('waits out the back-off, not the interval', () => {
-    expect(decide(settling('ServiceAccountNotFound', 4, 5))).toEqual({ probeNow: false, inMs: 10_000 });
+    expect(decide(settling('SecretNotFound', 4, 5))).toEqual({ probeNow: false, inMs: 10_000 });
   });
 
   it('checks at once when the ServiceAccount changed', () => {

@@ -195,7 +195,10 @@ export class FakeKube implements KubeApi {
    */
   add(path: string, obj: NewObject): StoredObject {
     const parsed = parsePath(path);
-    const name = obj.metadata?.name;
+    // metadata.generateName: the apiserver appends a random suffix (here a counter).
+    const generated = (obj.metadata as { generateName?: string } | undefined)?.generateName;
+    const name =
+      obj.metadata?.name || (generated ? `${generated}${String(++this.uids).padStart(5, '0')}` : '');
     if (!name) {
       throw new KubeApiError(
         422,

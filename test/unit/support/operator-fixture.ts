@@ -23,6 +23,7 @@ import { apiPaths, type PodJson, type SecretJson } from '../../../src/kube/resou
 import { OperatorMetrics } from '../../../src/metrics/metrics.js';
 import { serializeProbeResult, type ProbeResult } from '../../../src/probe/result.js';
 import { RotationSignal } from '../../../src/signals/rotation.js';
+import type { KeyFacts } from '../../../src/signals/rejection-cause.js';
 import { FakeKube, tokensController } from './fake-kube.js';
 import { memoryLogger } from './logger.js';
 
@@ -104,6 +105,11 @@ export interface OperatorOptions {
   tokensController?: boolean;
   /** What the tokens-controller canary answers (default: it works). */
   canary?: { check(): Promise<{ ok: true } | { ok: false; message: string }> };
+  /** The tokens the fake tokens controller issues (default issued-token-N). */
+  issue?: (n: number) => string;
+  /** The apiserver's trusted signing keys, as the reconciler sees them. */
+  keys?: KeyFacts;
+  statusHeartbeatMs?: number;
 }
 
 /** The reconciler and the healer over a fake apiserver, wired as buildOperator wires them. */
@@ -114,7 +120,7 @@ export function fakeOperator(options: OperatorOptions = {}) {
   const log = memoryLogger('debug');
   const metrics = new OperatorMetrics(false);
   const now = clock.now;
-  if (options.tokensController ?? true) kube.onCreate(paths.secrets, tokensController(kube));
+  if (options.tokensController ?? true) kube.onCreate(paths.secrets, tokensController(kube, options.issue));
   const healer = new SecretHealer({
     client: kube,
     recorder: events,
@@ -153,6 +159,8 @@ export function fakeOperator(options: OperatorOptions = {}) {
     logger: log.logger,
     healer,
     scope: { operatorNamespace: 'authprobe-system', excludedNamespaces: ['kube-system'], maxPerNamespace: 0 },
+    ...(options.keys ? { keys: options.keys } : {}),
+    ...(options.statusHeartbeatMs !== undefined ? { statusHeartbeatMs: options.statusHeartbeatMs } : {}),
     rotation: new RotationSignal({
       recorder: events,
       metrics,
@@ -294,3 +302,30 @@ export function finishPod(kube: FakeKube, podName: string, result: ProbeResult):
 
 export const podGeneration = (pod: { metadata?: { annotations?: Record<string, string> } }) =>
   pod.metadata?.annotations?.[ANNOTATION_CHECK_GENERATION];
+
+/** A JWT-shaped token signed (in name only) by key `kid`: the operator reads its header, never checks it. */
+export function jwt(kid: string, secretName = SECRET, n = 0): string {
+  const part = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  return [
+    part({ alg: 'RS256', kid }),
+    part({
+      iss: 'kubernetes/serviceaccount',
+      sub: USERNAME,
+      'kubernetes.io/serviceaccount/secret.name': secretName,
+      n,
+    }),
+    'signature',
+  ].join('.');
+}
+
+/** Trusted signing keys that a test sets by hand. */
+export function fixedKeys(...trusted: string[]): KeyFacts & { set(...kids: string[]): void } {
+  let current = new Set(trusted);
+  return {
+    current: () => current,
+    retiredAt: () => undefined,
+    set: (...kids) => {
+      current = new Set(kids);
+    },
+  };
+}
