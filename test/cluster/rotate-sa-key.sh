@@ -13,6 +13,15 @@
 # --abrupt: only the new key, at once (like an etcd restore into another cluster): every token
 #   signed with the old key fails, projected ones too, until the kubelet re-issues them.
 #
+# --wrong-order: a rotation done in the wrong order. Only kube-controller-manager is restarted, its
+#   tokens controller (--service-account-private-key-file, which fills legacy token secrets) signing
+#   with a new RSA key the apiserver does not trust; the apiserver keeps its signing key and its
+#   verifying set and is not restarted. Existing tokens keep working; every legacy token secret filled
+#   from then on holds a token the apiserver rejects (401). Logs the new key's kid and the kids the
+#   apiserver trusts (/openid/v1/jwks). The keys agree again after a plain rotate-sa-key.sh (a
+#   completed rotation to another new key; it, like --abrupt, sets kube-controller-manager's key too).
+#   Kept in sa-keys.env (SA_KCM_SIGNING_KEY), so an `up` restarts kube-controller-manager with it.
+#
 # Each apiserver restart goes through lib/restart.sh: kube-proxy, the scheduler and the
 # controller-manager are stopped and the kubelet frozen meanwhile, so that none of them is left in
 # client-go's back-off; the script returns once they are all back and pods reach the apiserver
@@ -24,11 +33,12 @@ source "$CLUSTER_SRC/lib/pki.sh"
 source "$CLUSTER_SRC/lib/components.sh"
 source "$CLUSTER_SRC/lib/restart.sh"
 
-abrupt=""
+abrupt="" wrong_order=""
 case ${1:-} in
   --abrupt) abrupt=1 ;;
+  --wrong-order) wrong_order=1 ;;
   "") ;;
-  *) die "usage: rotate-sa-key.sh [--abrupt]" ;;
+  *) die "usage: rotate-sa-key.sh [--abrupt | --wrong-order]" ;;
 esac
 [[ $EUID -eq 0 ]] || die "run as root"
 take_cluster_lock
@@ -64,7 +74,34 @@ load_sa_keys
 old_signing=$SA_SIGNING_KEY old_verify=$SA_VERIFY_KEYS
 new=$(new_sa_key)
 new_kid=$(kid_of_pub "$new.pub")
+
+if [[ -n $wrong_order ]]; then
+  trusted=$(kubectl_ get --raw /openid/v1/jwks --request-timeout=5s | jq -r '[.keys[].kid] | join(" ")') ||
+    die "cannot read the apiserver's /openid/v1/jwks"
+  [[ " $trusted " != *" $new_kid "* ]] || die "the apiserver already trusts kid=$new_kid"
+  log "wrong order: kube-controller-manager alone switches to a new key, kid=$new_kid; the apiserver keeps signing with kid=$(kid_of_pub "$old_signing.pub") and trusts only kid=${trusted// /, kid=}"
+  write_sa_kcm_key_env "$new"
+  t0=$SECONDS
+  # whatever happens from here on, kube-controller-manager is left running (with the key just written)
+  trap 'is_running kube-controller-manager || start_controller_manager' EXIT
+  stop_proc kube-controller-manager
+  start_controller_manager
+  wait_for 60 "kube-controller-manager healthy" controller_manager_healthy ||
+    die "kube-controller-manager not healthy; see $LOGS/kube-controller-manager.log"
+  is_running kube-controller-manager || die "kube-controller-manager exited; see $LOGS/kube-controller-manager.log"
+  grep -qaF -- "--service-account-private-key-file=$new.key" "/proc/$(pid_of kube-controller-manager)/cmdline" ||
+    die "kube-controller-manager does not run with the new key"
+  trap - EXIT
+  log "kube-controller-manager restarted and healthy in $((SECONDS - t0))s, signing legacy token secrets with kid=$new_kid; the apiserver was not restarted"
+  log "done: existing tokens keep working; every legacy token secret filled from now on holds a token the apiserver rejects (401)"
+  log "to bring the keys back into agreement: bash test/cluster/rotate-sa-key.sh (a completed rotation to another new key, which kube-controller-manager signs with too; --abrupt sets it as well)"
+  exit 0
+fi
+
 log "old signing key kid=$(kid_of_pub "$old_signing.pub"), new key kid=$new_kid"
+if [[ $SA_KCM_SIGNING_KEY != "$old_signing" ]]; then
+  log "kube-controller-manager signs legacy token secrets with kid=$(kid_of_pub "$SA_KCM_SIGNING_KEY.pub") (a --wrong-order rotation); from now on it signs with the new key too"
+fi
 
 if [[ -n $abrupt ]]; then
   log "abrupt: the new key alone signs and verifies"

@@ -106,11 +106,12 @@ apiserver_ready() { kubectl_ get --raw /readyz --request-timeout=3s | grep -q ok
 start_controller_manager() {
   load_sa_keys
   local kc=$STATE/config/controller-manager.kubeconfig
-  # --service-account-private-key-file signs the tokens of legacy token secrets (the tokens controller)
+  # --service-account-private-key-file signs the tokens of legacy token secrets (the tokens controller);
+  # the apiserver's signing key, except after rotate-sa-key.sh --wrong-order (see pki.sh)
   start_proc kube-controller-manager "$K8S_BIN/kube-controller-manager" \
     --kubeconfig="$kc" --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
     --bind-address=127.0.0.1 --leader-elect=false \
-    --service-account-private-key-file="$SA_SIGNING_KEY.key" \
+    --service-account-private-key-file="$SA_KCM_SIGNING_KEY.key" \
     --root-ca-file="$PKI/ca.crt" --use-service-account-credentials=true \
     --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
     --service-cluster-ip-range="$SERVICE_CIDR" --allocate-node-cidrs=false \

@@ -1,8 +1,11 @@
 # Certificates and service-account keys for the test cluster (openssl only).
 # shellcheck shell=bash
 
-# SA key state: which key signs and which keys verify. Kept in the state dir so that
-# an `up` after a rotation restarts the apiserver with the same keys.
+# SA key state: which key the apiserver signs with (SA_SIGNING_KEY), which keys it trusts
+# (SA_VERIFY_KEYS) and which key kube-controller-manager's tokens controller signs legacy token
+# secrets with (SA_KCM_SIGNING_KEY: the apiserver's signing key, except after
+# `rotate-sa-key.sh --wrong-order`). Kept in the state dir so that an `up` after a rotation restarts
+# the components with the same keys.
 SA_KEYS_ENV=$STATE/sa-keys.env
 
 _mkcert() { # <name> <subject> [sans]: a client or server cert signed by the cluster CA
@@ -35,10 +38,21 @@ new_sa_key() {
   echo "$k"
 }
 
-write_sa_keys_env() { # <signing key base> <verifying key bases...>
-  local signing=$1; shift
-  printf 'SA_SIGNING_KEY=%q\nSA_VERIFY_KEYS=%q\n' "$signing" "$*" >"$SA_KEYS_ENV.tmp"
+_write_sa_keys_file() { # <apiserver signing key base> <kube-controller-manager signing key base> <verifying key bases...>
+  local signing=$1 kcm=$2; shift 2
+  printf 'SA_SIGNING_KEY=%q\nSA_VERIFY_KEYS=%q\nSA_KCM_SIGNING_KEY=%q\n' "$signing" "$*" "$kcm" >"$SA_KEYS_ENV.tmp"
   mv -f "$SA_KEYS_ENV.tmp" "$SA_KEYS_ENV"
+}
+# <signing key base> <verifying key bases...>: the apiserver and kube-controller-manager both sign with it
+write_sa_keys_env() {
+  local signing=$1; shift
+  _write_sa_keys_file "$signing" "$signing" "$@"
+}
+# <key base>: kube-controller-manager signs with it; the apiserver's keys stay as they are
+write_sa_kcm_key_env() {
+  load_sa_keys
+  # shellcheck disable=SC2086 # SA_VERIFY_KEYS is a space-separated list of paths
+  _write_sa_keys_file "$SA_SIGNING_KEY" "$1" $SA_VERIFY_KEYS
 }
 
 ensure_pki() {
@@ -66,9 +80,12 @@ ensure_pki() {
   fi
 }
 
-load_sa_keys() { # sets SA_SIGNING_KEY and SA_VERIFY_KEYS
+load_sa_keys() { # sets SA_SIGNING_KEY, SA_VERIFY_KEYS and SA_KCM_SIGNING_KEY
+  unset SA_KCM_SIGNING_KEY
   # shellcheck disable=SC1090
   source "$SA_KEYS_ENV"
+  # a file written before kube-controller-manager had a key of its own: it signs with the apiserver's
+  SA_KCM_SIGNING_KEY=${SA_KCM_SIGNING_KEY:-$SA_SIGNING_KEY}
 }
 
 write_kubeconfig() { # <file> <user> <cert name>
