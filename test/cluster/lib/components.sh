@@ -13,9 +13,16 @@ start_proc() { # <name> <binary> <args...>
   mkdir -p "$LOGS" "$PIDS"
   if is_running "$name"; then return 0; fi
   echo "=== $(date -Is) starting: $bin $*" >>"$LOGS/$name.log"
-  # setsid: own session, so the caller's terminal / process group never takes it down
-  # 9>&-: do not hand the scripts' lock (fd 9) down to the daemon
-  setsid "$bin" "$@" </dev/null >>"$LOGS/$name.log" 2>&1 9>&- &
+  # setsid: own session, so the caller's terminal / process group never takes it down.
+  # Only stdin/stdout/stderr are handed down: a daemon that inherits another descriptor (the scripts'
+  # lock on fd 9, or a lock a caller such as `flock FILE cmd` holds) keeps that lock for its lifetime.
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      ((fd > 2)) && eval "exec $fd>&-" 2>/dev/null
+    done
+    exec setsid "$bin" "$@" </dev/null >>"$LOGS/$name.log" 2>&1
+  ) &
   echo $! >"$PIDS/$name.pid"
   disown $! # tracked by its pid file, not as a job of this shell
   echo "$bin" >"$PIDS/$name.exe"
