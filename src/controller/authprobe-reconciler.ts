@@ -78,6 +78,8 @@ export class AuthProbeReconciler implements Reconciler {
   private readonly changedDependencies = new Set<string>();
   /** AuthProbes whose last checked token is signed by a key the apiserver no longer trusts. */
   private readonly keyRetired = new Set<string>();
+  /** AuthProbes whose ServiceAccount was deleted: whatever their verdict, its tokens are dead now. */
+  private readonly accountGone = new Set<string>();
   private readonly unwritten = new Map<string, UnwrittenCheck>();
 
   constructor(private readonly deps: AuthProbeReconcilerDeps) {
@@ -113,6 +115,11 @@ export class AuthProbeReconciler implements Reconciler {
     return affected;
   }
 
+  /** The ServiceAccount of these AuthProbes was deleted: each is checked at once, whatever its verdict. */
+  accountDeleted(keys: readonly string[]): void {
+    for (const key of keys) this.accountGone.add(key);
+  }
+
   /** The AuthProbes (keys) in `namespace` that name this ServiceAccount. */
   dependents(namespace: string, serviceAccountName: string): string[] {
     return this.deps.probes
@@ -126,6 +133,7 @@ export class AuthProbeReconciler implements Reconciler {
     if (!cached) {
       this.changedDependencies.delete(key);
       this.keyRetired.delete(key);
+      this.accountGone.delete(key);
       this.unwritten.delete(key);
       const [namespace = '', name = ''] = key.split('/');
       await this.deps.metrics.forgetProbe(namespace, name);
@@ -162,6 +170,7 @@ export class AuthProbeReconciler implements Reconciler {
     }
     if (seen.kind === 'verdict') return this.recordCheck(check, probe, spec, seen, true);
     if (this.keyRetired.delete(key)) return this.runCheck(check, probe, spec, 'KeyRetired', true);
+    if (this.accountGone.delete(key)) return this.runCheck(check, probe, spec, 'DependencyChanged', true);
 
     const decision = decideSchedule(
       probe,

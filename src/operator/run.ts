@@ -261,6 +261,14 @@ export function buildOperator(
   }
   for (const informer of serviceAccountInformers) {
     manager.addInformer(informer);
+    // A deleted account takes its tokens with it: its AuthProbes are checked at once, even healthy ones
+    // (this handler first, so the mark is set before the key is queued).
+    informer.addHandlers({
+      onDelete: (account) =>
+        reconciler.accountDeleted(
+          reconciler.dependents(account.metadata?.namespace ?? '', account.metadata?.name ?? ''),
+        ),
+    });
     controller.watchSecondary(informer, (account) => {
       const keys = reconciler.dependents(account.metadata?.namespace ?? '', account.metadata?.name ?? '');
       reconciler.dependenciesChanged(keys);

@@ -91,6 +91,24 @@ describe('a key leaving the trusted set', () => {
   });
 });
 
+describe('a deleted ServiceAccount', () => {
+  it('makes its healthy AuthProbes check at once, whatever the interval', async () => {
+    const op = world('key-a', true, {}, { check: 'TokenReview', interval: '1h' });
+    await op.reconcile();
+    expect(ready(op.kube)).toMatchObject({ status: 'True' });
+    op.kube.remove(paths.serviceAccount);
+    // Past the grace a new AuthProbe gets for objects applied with it.
+    op.clock.advance(31_000);
+    // Not due for an hour: a plain visit leaves it alone...
+    await op.reconcile();
+    expect(ready(op.kube)).toMatchObject({ status: 'True' });
+    // ...the account's deletion does not.
+    op.reconciler.accountDeleted([KEY]);
+    await op.reconcile();
+    expect(ready(op.kube)).toMatchObject({ status: 'False', reason: ProbeReason.ServiceAccountNotFound });
+  });
+});
+
 describe('the status heartbeat', () => {
   const HEARTBEAT = 300_000;
 

@@ -174,6 +174,22 @@ describe('settling verdicts are checked again within seconds, not after an inter
     expect(settleRecheckMs(failures, HOUR)).toBe(ms);
   });
 
+  it.each([
+    [1, 2_000],
+    [4, 16_000],
+    [8, 256_000],
+    [12, HOUR],
+  ])(
+    'a missing ServiceAccount is watched: after %i failures the re-check waits %i ms (doubling, no plateau)',
+    (failures, ms) => {
+      expect(settleRecheckMs(failures, HOUR, 'ServiceAccountNotFound')).toBe(ms);
+    },
+  );
+
+  it('a heal held back (HealBlocked) is checked again in seconds', () => {
+    expect(decide(settling('HealBlocked', 1, 3))).toEqual({ probeNow: true, trigger: 'Settling' });
+  });
+
   it('a token rejected while the apiserver had not yet seen it filled (StaleMountedToken) is checked again in seconds', () => {
     expect(decide(settling('StaleMountedToken', 1, 3))).toEqual({ probeNow: true, trigger: 'Settling' });
   });
@@ -222,6 +238,13 @@ describe('settle: what the condition says while a state settles', () => {
   it('is Ready=False once the grace has passed', () => {
     const out = settle(created(45), verdict, 60 * MIN, T0);
     expect(out).toMatchObject({ inGrace: false, verdict: { readyStatus: 'False' } });
+  });
+
+  it('a held-back heal of a new AuthProbe is Ready=False at once (its token is proven broken), re-checked in seconds', () => {
+    const blocked: Verdict = { ...verdict, reason: 'HealBlocked', tokenProvenInvalid: true };
+    const out = settle(created(3), blocked, 60 * MIN, T0);
+    expect(out).toMatchObject({ inGrace: false, verdict: { readyStatus: 'False' } });
+    expect(out.verdict.message).toMatch(/Checking again in 2s/);
   });
 
   it('leaves other verdicts alone', () => {
