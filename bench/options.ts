@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { REPO } from './lib/repo.ts';
 
-export const PHASES = ['limit', 'cost', 'scale', 'memory', 'heal'] as const;
+// heal last: it rotates the signing key, which breaks every legacy token secret made before it.
+export const PHASES = ['limit', 'cost', 'scale', 'memory', 'missing', 'writes', 'idle', 'heal'] as const;
 export type Phase = (typeof PHASES)[number];
 
 export type Mode = 'full' | 'quick' | 'small';
@@ -22,8 +23,27 @@ export interface Sizes {
   scaleProbes: number;
   scalePodProbes: number;
   memorySecrets: number;
+  /** AuthProbes whose ServiceAccount never exists (half check Pod, half check TokenReview). */
+  missingProbes: number;
+  missingIntervalS: number;
+  /** How long their requests are counted, minute by minute, from their creation. */
+  missingWindowS: number;
+  /** TokenReview-checked AuthProbes on one valid token secret, for the status writes per hour. */
+  writesProbes: number;
+  writesIntervalS: number;
+  writesWindowS: number;
+  /** TokenReview-checked AuthProbes (interval 1h) whose operator is measured while it has nothing due. */
+  idleProbes: number;
+  /** The valid token secrets they share. */
+  idleSecrets: number;
+  /** From every first verdict to the start of the idle window. */
+  idleWaitS: number;
+  idleWindowS: number;
+  /** Secret-sourced AuthProbes healed after the key rotation (half check Pod, half check TokenReview). */
   healProbes: number;
   healIntervalS: number;
+  /** How long after the rotation the heals are waited for; a probe not healed by then counts as not healed. */
+  healWaitS: number;
 }
 
 const SIZES: Record<Mode, Sizes> = {
@@ -39,8 +59,19 @@ const SIZES: Record<Mode, Sizes> = {
     scaleProbes: 1000,
     scalePodProbes: 50,
     memorySecrets: 10_000,
-    healProbes: 30,
-    healIntervalS: 20,
+    missingProbes: 200,
+    missingIntervalS: 300,
+    missingWindowS: 720,
+    writesProbes: 50,
+    writesIntervalS: 10,
+    writesWindowS: 600,
+    idleProbes: 1000,
+    idleSecrets: 10,
+    idleWaitS: 30,
+    idleWindowS: 60,
+    healProbes: 100,
+    healIntervalS: 3600,
+    healWaitS: 600,
   },
   quick: {
     limitSeconds: 10,
@@ -54,8 +85,19 @@ const SIZES: Record<Mode, Sizes> = {
     scaleProbes: 100,
     scalePodProbes: 50,
     memorySecrets: 10_000,
-    healProbes: 10,
-    healIntervalS: 20,
+    missingProbes: 50,
+    missingIntervalS: 120,
+    missingWindowS: 360,
+    writesProbes: 50,
+    writesIntervalS: 10,
+    writesWindowS: 180,
+    idleProbes: 1000,
+    idleSecrets: 10,
+    idleWaitS: 30,
+    idleWindowS: 60,
+    healProbes: 100,
+    healIntervalS: 3600,
+    healWaitS: 300,
   },
   small: {
     limitSeconds: 2,
@@ -69,8 +111,19 @@ const SIZES: Record<Mode, Sizes> = {
     scaleProbes: 10,
     scalePodProbes: 3,
     memorySecrets: 300,
+    missingProbes: 5,
+    missingIntervalS: 120,
+    missingWindowS: 120,
+    writesProbes: 5,
+    writesIntervalS: 10,
+    writesWindowS: 30,
+    idleProbes: 20,
+    idleSecrets: 2,
+    idleWaitS: 30,
+    idleWindowS: 15,
     healProbes: 2,
-    healIntervalS: 20,
+    healIntervalS: 3600,
+    healWaitS: 120,
   },
 };
 

@@ -2,8 +2,9 @@
  * authprobe benchmark against the cluster in KUBECONFIG (normally the test cluster: `npm run bench`).
  *
  *   npm run bench                 full mode
- *   npm run bench -- --quick      quick mode (about 12 minutes)
- *   npm run bench -- --quick --only=limit,cost   only some phases (limit, cost, scale, memory, heal)
+ *   npm run bench -- --quick      quick mode (about 25-30 minutes)
+ *   npm run bench -- --quick --only=limit,cost   only some phases (limit, cost, scale, memory, missing,
+ *                                                writes, idle, heal)
  *   npm run bench -- --small      tiny sizes, for trying the bench itself out (figures meaningless)
  *
  * The operator under test runs as a host process from dist/ (so /proc gives its CPU and RSS), one

@@ -14,9 +14,12 @@ import { PHASES, type Options, type Phase } from './options.ts';
 import type { PhaseContext } from './phases/context.ts';
 import { phaseCost } from './phases/cost.ts';
 import { phaseHeal } from './phases/heal.ts';
+import { phaseIdle } from './phases/idle.ts';
 import { phaseLimit } from './phases/limit.ts';
 import { phaseMemory } from './phases/memory.ts';
+import { phaseMissing } from './phases/missing.ts';
 import { phaseScale } from './phases/scale.ts';
+import { phaseWrites } from './phases/writes.ts';
 import type { Errors, ReportDocument, Results } from './report/document.ts';
 import { printReport, writeReport } from './report/files.ts';
 import { judge } from './report/targets.ts';
@@ -26,6 +29,9 @@ const PHASE_RUNS: Record<Phase, (ctx: PhaseContext) => Promise<void>> = {
   cost: phaseCost,
   scale: phaseScale,
   memory: phaseMemory,
+  missing: phaseMissing,
+  writes: phaseWrites,
+  idle: phaseIdle,
   heal: phaseHeal,
 };
 

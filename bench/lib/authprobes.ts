@@ -21,6 +21,10 @@ export interface AuthProbeJson {
 export const ready = (p: AuthProbeJson): Condition | undefined =>
   p.status?.conditions?.find((c) => c.type === 'Ready');
 
+/** A verdict: any Ready reason but the interim ones (Probing while the pod runs, ProbePending). */
+export const hasVerdict = (p: AuthProbeJson): boolean =>
+  ready(p) !== undefined && !['Probing', 'ProbePending'].includes(ready(p)?.reason ?? '');
+
 export const listProbes = async (ns: string): Promise<AuthProbeJson[]> =>
   (
     await apiJson<{ items: AuthProbeJson[] }>(
@@ -50,4 +54,18 @@ export function countReasons(probes: AuthProbeJson[], missing: string): Record<s
     reasons[reason] = (reasons[reason] ?? 0) + 1;
   }
   return reasons;
+}
+
+/**
+ * Throws unless every verdict is Authenticated: a phase that measures healthy, unchanged verdicts on
+ * valid token secrets gives no figures when the cluster rejects its fresh tokens (e.g. after
+ * `rotate-sa-key.sh --wrong-order`, kube-controller-manager signs with a key the apiserver does not trust).
+ */
+export function requireAuthenticated(phase: string, verdicts: Record<string, number>): void {
+  const other = Object.entries(verdicts).filter(([reason]) => reason !== 'Authenticated');
+  if (other.length)
+    throw new Error(
+      `${phase}: the fresh token secrets do not authenticate (verdicts ${JSON.stringify(verdicts)}); ` +
+        'is the cluster mid-rotation, or its controller-manager signing with an untrusted key?',
+    );
 }

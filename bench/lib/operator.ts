@@ -104,3 +104,16 @@ export function metricSum(text: string, name: string): number {
   }
   return sum;
 }
+
+/** A metric's samples summed by the value of one label (e.g. authprobe_probes_total by authprobe). */
+export function metricByLabel(text: string, name: string, label: string): Map<string, number> {
+  const out = new Map<string, number>();
+  const labelRe = new RegExp(`[{,]${label}="([^"]*)"`);
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    const value = labelRe.exec(line)?.[1];
+    if (value === undefined) continue;
+    out.set(value, (out.get(value) ?? 0) + Number(line.split(' ').pop()));
+  }
+  return out;
+}

@@ -14,18 +14,36 @@ import type { Counts } from './request-counts.ts';
 export interface Proxy {
   port: number;
   counts: Counts;
+  /** The requests `record` chose, in the order they arrived (empty without it). */
+  recorded: ProxyRecord[];
   kubeconfigPath: string;
   close(): void;
 }
 
-/** Verb and resource of an apiserver request, the way the apiserver names them in its metrics. */
-function classifyRequest(method: string, rawUrl: string): string {
+/** One recorded request: when it arrived (epoch ms), its key, and its path. */
+export interface ProxyRecord {
+  t: number;
+  key: string;
+  path: string;
+}
+
+export interface ProxyOptions {
+  /** Which requests (by key, e.g. "PATCH authprobes/status") are also kept one by one with time and path. */
+  record?: (key: string) => boolean;
+}
+
+/**
+ * Verb and resource of an apiserver request, the way the apiserver names them in its metrics
+ * ("PATCH authprobes/status" is a status write, "PATCH authprobes" one of the object); a non-resource
+ * request is named by its path ("GET /openid/v1/jwks").
+ */
+export function classifyRequest(method: string, rawUrl: string): string {
   const url = new URL(rawUrl, 'https://x');
   const parts = url.pathname.split('/').filter(Boolean);
   let rest: string[];
-  if (parts[0] === 'api') rest = parts.slice(2);
-  else if (parts[0] === 'apis') rest = parts.slice(3);
-  else return `${method} nonresource`;
+  if (parts[0] === 'api' && parts.length >= 3) rest = parts.slice(2);
+  else if (parts[0] === 'apis' && parts.length >= 4) rest = parts.slice(3);
+  else return `${method} ${url.pathname}`;
   if (rest[0] === 'namespaces' && rest.length >= 3) rest = rest.slice(2);
   const resource = rest[0] ?? '';
   const named = rest.length >= 2;
@@ -39,7 +57,7 @@ function classifyRequest(method: string, rawUrl: string): string {
 }
 
 /** Starts a counting proxy to the kubeconfig's apiserver, with a kubeconfig for its client. */
-export async function startProxy(): Promise<Proxy> {
+export async function startProxy(options: ProxyOptions = {}): Promise<Proxy> {
   const dir = `/tmp/authprobe-bench-proxy-${randomSuffix()}`;
   mkdirSync(dir, { recursive: true });
   await promisify(execFile)('openssl', [
@@ -63,11 +81,14 @@ export async function startProxy(): Promise<Proxy> {
   ]);
   const cert = readFileSync(`${dir}/cert.pem`);
   const counts: Counts = new Map();
+  const recorded: ProxyRecord[] = [];
   const upstream = new https.Agent({ keepAlive: true, maxSockets: 256 });
   let upstreamErrors = 0;
   const server = https.createServer({ key: readFileSync(`${dir}/key.pem`), cert }, (req, res) => {
     const key = classifyRequest(req.method ?? 'GET', req.url ?? '/');
     counts.set(key, (counts.get(key) ?? 0) + 1);
+    if (options.record?.(key))
+      recorded.push({ t: Date.now(), key, path: new URL(req.url ?? '/', 'https://x').pathname });
     const headers = { ...req.headers };
     delete headers.host;
     delete headers.authorization;
@@ -124,6 +145,7 @@ export async function startProxy(): Promise<Proxy> {
   return {
     port,
     counts,
+    recorded,
     kubeconfigPath,
     close() {
       server.closeAllConnections();

@@ -62,3 +62,30 @@ export const countsObject = (counts: Counts, divisor = 1): Record<string, number
   Object.fromEntries(
     [...counts.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, round(v / divisor, 3)]),
   );
+
+/** A write of an AuthProbe's status subresource (PATCH or PUT .../authprobes/<name>/status). */
+export const isStatusWrite = (key: string): boolean =>
+  /^(PATCH|PUT|APPLY|UPDATE) authprobes\/status$/.test(key);
+
+/** Leader election (Lease GET/PUT): one operator's upkeep, whatever it watches. */
+export const isLease = (key: string): boolean => key.endsWith(' leases');
+
+/** An informer's LIST or WATCH (counted when it starts): upkeep of the caches, not of a check. */
+export const isInformer = (key: string): boolean => /^(LIST|WATCH) /.test(key);
+
+/**
+ * The operator's upkeep, whatever its AuthProbes do: leader election, its informers' LIST/WATCH, and
+ * non-resource requests (the published signing keys, /openid/v1/jwks, read on a timer).
+ */
+export const isUpkeep = (key: string): boolean => isLease(key) || isInformer(key) || isNonResource(key);
+
+/** A non-resource request, named by its path ("GET /openid/v1/jwks"). */
+export const isNonResource = (key: string): boolean => (key.split(' ')[1] ?? '').startsWith('/');
+
+/** The AuthProbe a request path names (.../authprobes/<name>[/status]), or undefined. */
+export const authProbeOfPath = (urlPath: string): string | undefined =>
+  /\/authprobes\/([^/]+)(\/status)?$/.exec(urlPath)?.[1];
+
+/** The counts whose key passes `f`. */
+export const filterCounts = (counts: Counts, f: (key: string) => boolean): Counts =>
+  new Map([...counts].filter(([k]) => f(k)));

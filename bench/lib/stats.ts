@@ -14,3 +14,13 @@ export const p50p95 = (values: number[], digits = 1): { p50: number; p95: number
   p50: round(median(values), digits),
   p95: round(percentile(values, 95), digits),
 });
+
+/** Least, median, 95th percentile and greatest, rounded to `digits` (NaN, written as null, when empty). */
+export const spread = (
+  values: number[],
+  digits = 1,
+): { min: number; p50: number; p95: number; max: number } => ({
+  min: round(values.length ? Math.min(...values) : NaN, digits),
+  ...p50p95(values, digits),
+  max: round(values.length ? Math.max(...values) : NaN, digits),
+});

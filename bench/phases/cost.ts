@@ -10,6 +10,7 @@ import { startProxy } from '../lib/proxy.ts';
 import {
   countsObject,
   delta,
+  isNonResource,
   isStoredWrite,
   restarted,
   sumWhere,
@@ -77,7 +78,11 @@ export async function phaseCost(ctx: PhaseContext): Promise<void> {
     }
     const operatorReqs = delta(a1.proxy, a0.proxy);
     const leases: Counts = new Map([...operatorReqs].filter(([k]) => k.endsWith(' leases')));
-    const perCycle: Counts = new Map([...operatorReqs].filter(([k]) => !k.endsWith(' leases')));
+    // non-resource requests (the published signing keys, read on a timer) are not part of a cycle either
+    const nonResource: Counts = new Map([...operatorReqs].filter(([k]) => isNonResource(k)));
+    const perCycle: Counts = new Map(
+      [...operatorReqs].filter(([k]) => !k.endsWith(' leases') && !isNonResource(k)),
+    );
     const opWrites = sumWhere(perCycle, isStoredWrite) / cycles;
     const opLists = sumWhere(operatorReqs, (k) => verbOf(k) === 'LIST');
     const apiLists = sumWhere(attributed, (k) => verbOf(k) === 'LIST');
@@ -93,6 +98,7 @@ export async function phaseCost(ctx: PhaseContext): Promise<void> {
       operatorWritesPerCycle: round(opWrites, 2),
       operatorListsInWindow: opLists,
       operatorLeaseRequestsPerMinute: countsObject(leases, windowS / 60),
+      operatorNonResourceRequestsPerMinute: countsObject(nonResource, windowS / 60),
       apiserverAttributedPerCycle: countsObject(attributed, cycles),
       apiserverAttributedWritesPerCycle: round(sumWhere(attributed, isStoredWrite) / cycles, 2),
       apiserverAttributedListsInWindow: round(apiLists, 1),

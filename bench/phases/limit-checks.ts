@@ -14,7 +14,7 @@ import { authProbe } from '../lib/manifests.ts';
 import { metricSum, startOperator } from '../lib/operator.ts';
 import { controlPlaneCpu, controlPlaneCpuSince, cpuSeconds, memory } from '../lib/proc.ts';
 import { startProxy, type Proxy } from '../lib/proxy.ts';
-import { countsObject, delta, isStoredWrite, sumWhere } from '../lib/request-counts.ts';
+import { countsObject, delta, isStoredWrite, isUpkeep, sumWhere } from '../lib/request-counts.ts';
 import { round } from '../lib/stats.ts';
 import { createTokenNamespace } from '../lib/tokens.ts';
 import { waitFor } from '../lib/wait.ts';
@@ -77,8 +77,9 @@ async function checkRound(
   out.verdicts = countReasons(await listProbes(ns), 'none');
   if (proxy && before) {
     const counts = delta(proxy.counts, before);
-    // The informers' start-up LIST and WATCH are not part of a check.
-    for (const key of [...counts.keys()]) if (/^(LIST|WATCH) /.test(key)) counts.delete(key);
+    // The informers' start-up LIST and WATCH and the operator's non-resource reads (the published
+    // signing keys) are not part of a check.
+    for (const key of [...counts.keys()]) if (isUpkeep(key)) counts.delete(key);
     out.requestsPerCheck = countsObject(counts, count);
     out.writesPerCheck = round(sumWhere(counts, isStoredWrite) / count, 3);
   }

@@ -73,5 +73,16 @@ export async function phaseLimit(ctx: PhaseContext): Promise<void> {
   };
   ctx.results.limit = limit;
   log(`limit: ${ok} TokenReviews in ${round(seconds, 1)} s = ${round(ok / seconds, 1)}/s (${failed} failed)`);
-  limit.operator = await operatorCheckThroughput(ctx);
+  const operator = await operatorCheckThroughput(ctx);
+  limit.operator = operator;
+  // The issue's figure: the operator's steady controller-side checks against the raw reviews (target >= 0.5).
+  const steady = (operator.direct as { steady: { perSecond: number } }).steady.perSecond;
+  limit.checksToRaw = {
+    ratio: round(steady / (limit.perSecond as number), 3),
+    target: 0.5,
+    what: 'controller-side TokenReview checks/s (steady round) / raw TokenReviews/s',
+  };
+  log(
+    `limit: controller-side checks / raw TokenReviews = ${round(steady / (limit.perSecond as number), 3)} (target >= 0.5)`,
+  );
 }

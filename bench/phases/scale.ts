@@ -1,5 +1,5 @@
 /** 3. scale: N AuthProbes (missing ServiceAccount: no pods), then M real pod probes. */
-import { countReasons, listProbes, ready, type AuthProbeJson } from '../lib/authprobes.ts';
+import { countReasons, hasVerdict, listProbes, ready } from '../lib/authprobes.ts';
 import { applyObjects, createObjects } from '../lib/kubectl.ts';
 import { log } from '../lib/log.ts';
 import { authProbe, serviceAccount } from '../lib/manifests.ts';
@@ -10,10 +10,6 @@ import { sampler } from '../lib/sampler.ts';
 import { round } from '../lib/stats.ts';
 import { sleep, waitFor } from '../lib/wait.ts';
 import type { PhaseContext } from './context.ts';
-
-/** A verdict: any Ready reason but the interim ones (Probing while the pod runs, ProbePending). */
-const hasVerdict = (p: AuthProbeJson): boolean =>
-  ready(p) !== undefined && !['Probing', 'ProbePending'].includes(ready(p)?.reason ?? '');
 
 export async function phaseScale(ctx: PhaseContext): Promise<void> {
   const { sizes } = ctx;

@@ -29,27 +29,45 @@ export function markdown(doc: ReportDocument): string {
   lines.push('## Targets', '', '| target | value | met | why |', '| --- | --- | --- | --- |');
   for (const t of doc.targets)
     lines.push(
-      `| ${t.target} | ${t.value} | ${t.met === null ? 'n/a' : t.met ? 'yes' : '**no**'} | ${t.why} |`,
+      `| ${t.target} | ${t.value} | ${t.met === null ? 'n/a' : t.met ? 'yes' : '**no**'} | ${t.why.replace(/\s*\n\s*/g, ' ')} |`,
     );
   lines.push('');
   if (r.heal) {
+    const h = r.heal;
+    const t = h.secondsFromRotationEndToHealed;
+    /** Seconds; null (a percentile on a probe not healed in the wait) is "more than the wait". */
+    const secs = (v: number | null | undefined): string => (v === null ? `> ${h.waitS}` : String(v));
+    const checks = h.checks ? ` (${h.checks.Pod} check Pod, ${h.checks.TokenReview} check TokenReview)` : '';
     lines.push('## 1. Time to heal after `cluster:rotate-sa-key`', '');
-    table([
-      ['probes (runs)', `${r.heal.runs} secret-sourced probes, interval ${r.heal.intervalS} s`],
-      ['rotation took', `${r.heal.rotationSeconds} s`],
+    const rows: Array<[string, string]> = [
+      ['probes', `${h.probes ?? h.runs} secret-sourced probes${checks}, interval ${h.intervalS} s`],
+      ['rotation took', `${h.rotationSeconds} s`],
+      [
+        'healed within the wait',
+        h.waitS !== undefined ? `${h.runs} of ${h.probes} within ${h.waitS} s` : `${h.runs}`,
+      ],
       [
         'rotation end -> Ready=True (Healed), p50 / p95 / max',
-        `${r.heal.secondsFromRotationEndToHealed.p50} / ${r.heal.secondsFromRotationEndToHealed.p95} / ${r.heal.secondsFromRotationEndToHealed.max} s`,
+        `${secs(t.p50)} / ${secs(t.p95)} / ${secs(t.max)} s`,
       ],
+    ];
+    for (const [check, b] of Object.entries((h.byCheck ?? {}) as Record<string, any>))
+      rows.push([
+        `same, check ${check}: p50 / p95 / max`,
+        `${secs(b.p50)} / ${secs(b.p95)} / ${secs(b.max)} s (${b.healed} of ${b.probes} healed)`,
+      ]);
+    rows.push(
+      ['same from heals.lastTime, p50 / p95', `${h.serverSideSeconds.p50} / ${h.serverSideSeconds.p95} s`],
+      ['all (s)', t.all.join(', ') || '—'],
       [
-        'same from heals.lastTime, p50 / p95',
-        `${r.heal.serverSideSeconds.p50} / ${r.heal.serverSideSeconds.p95} s`,
+        'operator requests per healed probe',
+        h.operatorRequestsPerHealedProbe ? formatCounts(h.operatorRequestsPerHealedProbe) : 'none healed',
       ],
-      ['all (s)', r.heal.secondsFromRotationEndToHealed.all.join(', ')],
-      ['operator requests per healed probe', formatCounts(r.heal.operatorRequestsPerHealedProbe)],
-    ]);
-    lines.push(`Requests: ${r.heal.operatorRequestsNote}.`, '');
-    lines.push(`Method: ${r.heal.method}`, '');
+    );
+    if (h.notHealed) rows.push(['not healed: their verdicts', formatCounts(h.notHealedVerdicts ?? {})]);
+    table(rows);
+    lines.push(`Requests: ${h.operatorRequestsNote}.`, '');
+    lines.push(`Method: ${h.method}`, '');
   }
   if (r.cost) {
     lines.push('## 2. apiserver requests per pod-probe cycle (steady state)', '');
@@ -63,6 +81,10 @@ export function markdown(doc: ReportDocument): string {
       [
         'operator Lease requests per minute (leader election)',
         formatCounts(r.cost.operatorLeaseRequestsPerMinute),
+      ],
+      [
+        'operator non-resource requests per minute (e.g. the published signing keys)',
+        formatCounts(r.cost.operatorNonResourceRequestsPerMinute ?? {}),
       ],
       [
         'apiserver, all clients, attributed per cycle (WATCH rows left out: a watch is counted when it ends)',
@@ -124,6 +146,85 @@ export function markdown(doc: ReportDocument): string {
       ['growth', `${r.memory.growthPercent}%`],
     ]);
   }
+  if (r.missing) {
+    const x = r.missing;
+    lines.push('## 6. AuthProbes whose ServiceAccount never exists (issue #15)', '');
+    table([
+      ['case', `${x.probes} AuthProbes: ${x.what}`],
+      ['window', `${x.windowS} s from their creation`],
+      [
+        'operator requests per minute (per probe) [minute: requests (per probe), checks]',
+        (x.perMinute as any[])
+          .map((m) => `${m.minute}: ${m.requests} (${m.requestsPerProbe}), ${m.checks}`)
+          .join('; '),
+      ],
+      [
+        'last minute: requests / checks per probe per hour',
+        `${x.lastMinute.requestsPerProbePerHour} / ${x.lastMinute.checksPerProbePerHour}`,
+      ],
+      [
+        'one check per interval: requests / checks per probe per hour',
+        `${x.oneCheckPerInterval.requestsPerProbePerHour} / ${x.oneCheckPerInterval.checksPerProbePerHour}`,
+      ],
+      ['last minute / one check per interval (requests)', String(x.lastMinuteToOneCheckPerInterval)],
+      [
+        "each probe's check period at the end, p50 (min-max)",
+        `${x.checkPeriodAtEndS.p50} s (${x.checkPeriodAtEndS.min}-${x.checkPeriodAtEndS.max} s) = ${x.checksPerProbePerHourAtEnd} checks per probe per hour; ${x.checkPeriodAtEndToInterval} x the interval`,
+      ],
+      [
+        'requests per check',
+        `${x.requestsPerCheck} (${formatCounts(x.requestsPerCheckByRequest)}; ${x.checks} checks: ${x.checksByKind.pod} Pod, ${x.checksByKind.tokenReview} TokenReview)`,
+      ],
+      ['operator upkeep per minute (not per probe)', formatCounts(x.upkeepPerMinute)],
+      ['verdicts at the end', formatCounts(x.verdicts)],
+    ]);
+    lines.push(`Method: ${x.method}`, '');
+  }
+  if (r.writes) {
+    const w = r.writes;
+    lines.push('## 7. Status writes of unchanged verdicts (issue #12)', '');
+    table([
+      ['AuthProbes', `${w.probes}, check ${w.check}, ${w.source}, interval ${w.intervalS} s`],
+      [
+        'window',
+        `${w.windowS} s, after every AuthProbe had a verdict (${formatCounts(w.verdictsBeforeWindow)})`,
+      ],
+      [
+        'status writes per AuthProbe per hour',
+        `${w.statusWritesPerProbePerHour} (${w.statusWrites} in the window; ${w.statusWritesPerCheck} per check)`,
+      ],
+      ['checks per AuthProbe per hour', String(w.checksPerProbePerHour)],
+      ['AuthProbes by status writes in the window', formatCounts(w.probesByStatusWritesInWindow)],
+      [
+        'gaps between status writes of one AuthProbe, p50 (min-max) / open gap at the end, p50',
+        `${
+          Number.isFinite(w.statusWriteGapsS.p50)
+            ? `${w.statusWriteGapsS.p50} s (${w.statusWriteGapsS.min}-${w.statusWriteGapsS.max} s)`
+            : 'none (no AuthProbe wrote status twice)'
+        } / ${w.sinceLastStatusWriteAtEndS.p50} s`,
+      ],
+      ['operator requests per check', formatCounts(w.requestsPerCheck)],
+    ]);
+    lines.push(`Method: ${w.method}`, '');
+  }
+  if (r.idle) {
+    const i = r.idle;
+    lines.push('## 8. An idle operator (issue #12)', '');
+    table([
+      ['AuthProbes', `${i.probes}, check ${i.check}, interval ${i.interval}, ${i.source}`],
+      ['every first verdict after', `${i.secondsToEveryFirstVerdict} s (${formatCounts(i.verdicts)})`],
+      ['window', `${i.windowS} s, starting ${i.waitS} s later`],
+      [
+        'operator requests per second',
+        `${i.requestsPerSecond} (upkeep ${i.upkeepPerSecond}, other ${i.otherPerSecond})`,
+      ],
+      ['by verb and resource, per second', formatCounts(i.requestsPerSecondByRequest)],
+      ['checks / status writes in the window', `${i.checksInWindow} / ${i.statusWritesInWindow}`],
+      ['operator CPU in the window', `${i.operatorCpuSecondsInWindow} s`],
+      ['RSS at end / peak', `${i.rssMiBAtEnd} / ${i.peakRssMiB} MiB`],
+    ]);
+    lines.push(`Method: ${i.method}`, '');
+  }
   if (r.limit) {
     lines.push('## 5. The limit: TokenReview throughput', '');
     const rows: Array<[string, string]> = [
@@ -152,12 +253,19 @@ export function markdown(doc: ReportDocument): string {
       }
       lines.push(`What the operator figures are: ${o.what}.`, '');
     }
+    if (o?.direct?.steady) {
+      const ratio = round(o.direct.steady.perSecond / r.limit.perSecond, 3);
+      rows.push([
+        'controller-side TokenReview checks/s / raw TokenReviews/s (target >= 0.5)',
+        `**${ratio}** (${o.direct.steady.perSecond}/s / ${r.limit.perSecond}/s): ${ratio >= 0.5 ? 'met' : 'not met'}`,
+      ]);
+    }
     if (r.heal) {
       const h = r.heal.healerTokenReviews;
       rows.push(
         [
           'operator (heal path)',
-          `${h.count} TokenReviews in ${h.fromRotationEndToLastHealS} s = ${h.perSecondOverThatWindow}/s; busy window ${h.busyWindowS} s = ${h.perSecondBusy}/s`,
+          `${h.count} TokenReviews in ${h.fromRotationStartToLastHealS ?? h.fromRotationEndToLastHealS} s = ${h.perSecondOverThatWindow}/s; busy window ${h.busyWindowS} s = ${h.perSecondBusy}/s`,
         ],
         [
           'heal path / raw',
