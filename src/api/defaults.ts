@@ -3,6 +3,9 @@ import { ProbeReason } from './reasons.js';
 import type {
   AuthProbeSpec,
   CheckMode,
+  CopyFormat,
+  CopySpec,
+  RenewSource,
   HealPolicy,
   InvalidatedLegacyTokenAction,
   ProbePodTemplate,
@@ -38,6 +41,10 @@ export function defaultTimeoutMs(intervalMs: number): number {
  */
 export const DEFAULT_PROJECTED_EXPIRATION_SECONDS = 3600;
 
+/** A copy's renewal when copy.renew is unset: a TokenRequest token that lives a day, renewed at half. */
+export const COPY_RENEW_DEFAULTS = { from: 'TokenRequest', expirationSeconds: 86_400 } as const;
+export const COPY_EXPIRATION_BOUNDS_S = { min: 600, max: 31_536_000 } as const;
+
 /** Bounds the CRD's CEL rules enforce; repeated here for objects that bypassed them. */
 export const INTERVAL_BOUNDS_MS = { min: 10_000, max: 24 * 3_600_000 } as const;
 export const TIMEOUT_BOUNDS_MS = { min: 1_000, max: 10 * 60_000 } as const;
@@ -64,6 +71,18 @@ export interface DefaultedSpec {
   };
   podTemplate: ProbePodTemplate;
   keepPods: number;
+  copy?: CopySpec;
+}
+
+/** check Copy, resolved: where the copy is and how a new token is made. */
+export interface ResolvedCopy {
+  secretName: string;
+  format: CopyFormat;
+  key?: string;
+  user?: string;
+  renew:
+    | { from: Extract<RenewSource, 'TokenRequest'>; expirationSeconds: number }
+    | { from: Extract<RenewSource, 'Secret'>; secretName: string };
 }
 
 export function withDefaults(spec: AuthProbeSpec): DefaultedSpec {
@@ -82,6 +101,7 @@ export function withDefaults(spec: AuthProbeSpec): DefaultedSpec {
     },
     podTemplate: spec.podTemplate ?? {},
     keepPods: spec.keepPods ?? SPEC_DEFAULTS.keepPods,
+    ...(spec.copy ? { copy: spec.copy } : {}),
   };
 }
 
@@ -90,8 +110,10 @@ export type ResolvedToken =
   | { source: 'Secret'; secretName: string }
   | { source: 'Projected'; expirationSeconds?: number; audience?: string };
 
-export interface ResolvedSpec extends Omit<DefaultedSpec, 'token' | 'timeout'> {
+export interface ResolvedSpec extends Omit<DefaultedSpec, 'token' | 'timeout' | 'copy'> {
   token: ResolvedToken;
+  /** Set exactly when check is Copy. */
+  copy?: ResolvedCopy;
   timeout: string;
   intervalMs: number;
   timeoutMs: number;
@@ -162,5 +184,47 @@ export function resolveSpec(spec: AuthProbeSpec): ResolveResult {
       'spec.check: TokenReview needs spec.token.source Secret (a projected token exists only inside a pod); use check: Pod',
     );
   }
-  return { ok: true, spec: { ...defaulted, token, timeout, intervalMs, timeoutMs } };
+  const { copy: copySpec, ...rest } = defaulted;
+  if (defaulted.check !== 'Copy') {
+    if (copySpec) return invalid('spec.copy is only allowed with spec.check: Copy');
+    return { ok: true, spec: { ...rest, token, timeout, intervalMs, timeoutMs } };
+  }
+  const copy = resolveCopy(copySpec, source);
+  if (typeof copy === 'string') return invalid(copy);
+  return { ok: true, spec: { ...rest, token, timeout, intervalMs, timeoutMs, copy } };
+}
+
+/** check Copy: the copy's location and renewal, or what is wrong with them. */
+function resolveCopy(copy: CopySpec | undefined, source: TokenSource): ResolvedCopy | string {
+  if (!copy?.secretName) return 'spec.copy.secretName is required with spec.check: Copy';
+  if (source === 'Secret')
+    return "spec.token does not apply to spec.check: Copy (the token is the copy); renew from the account's token secret with spec.copy.renew.from: Secret";
+  const format = copy.format ?? 'Token';
+  if (copy.user !== undefined && format !== 'Kubeconfig')
+    return 'spec.copy.user is only allowed with spec.copy.format: Kubeconfig';
+  if (copy.key !== undefined && format === 'ArgoCDCluster')
+    return 'spec.copy.key does not apply to spec.copy.format: ArgoCDCluster (the token is in data.config)';
+  const from = copy.renew?.from ?? COPY_RENEW_DEFAULTS.from;
+  let renew: ResolvedCopy['renew'];
+  if (from === 'Secret') {
+    if (!copy.renew?.secretName)
+      return 'spec.copy.renew.secretName is required with spec.copy.renew.from: Secret';
+    if (copy.renew.expirationSeconds !== undefined)
+      return 'spec.copy.renew.expirationSeconds only applies to spec.copy.renew.from: TokenRequest';
+    renew = { from, secretName: copy.renew.secretName };
+  } else {
+    if (copy.renew?.secretName !== undefined)
+      return 'spec.copy.renew.secretName only applies to spec.copy.renew.from: Secret';
+    const expirationSeconds = copy.renew?.expirationSeconds ?? COPY_RENEW_DEFAULTS.expirationSeconds;
+    if (expirationSeconds < COPY_EXPIRATION_BOUNDS_S.min || expirationSeconds > COPY_EXPIRATION_BOUNDS_S.max)
+      return `spec.copy.renew.expirationSeconds: ${expirationSeconds} is not between 600 and 31536000`;
+    renew = { from, expirationSeconds };
+  }
+  return {
+    secretName: copy.secretName,
+    format,
+    ...(copy.key !== undefined ? { key: copy.key } : {}),
+    ...(copy.user !== undefined ? { user: copy.user } : {}),
+    renew,
+  };
 }

@@ -55,6 +55,10 @@ export const ProbeReason = {
   ProbePodNotAllowed: 'ProbePodNotAllowed',
   /** The namespace has more AuthProbes than the operator's per-namespace limit; this one is not run. */
   AuthProbeLimitExceeded: 'AuthProbeLimitExceeded',
+  /** check Copy: the Secret does not hold a copy of a token in the shape spec.copy names. */
+  CopyNotReadable: 'CopyNotReadable',
+  /** check Copy: the copy is used with a server that is not this cluster and not allowed by the admin. */
+  CopyServerNotAllowed: 'CopyServerNotAllowed',
 } as const;
 export type ProbeReason = (typeof ProbeReason)[keyof typeof ProbeReason];
 
@@ -106,6 +110,10 @@ export const EventReason = {
   SecretAdopted: 'SecretAdopted',
   /** The replacement holds a token that TokenReview accepts as the right account. */
   TokenIssued: 'TokenIssued',
+  /** check Copy: a new token was written into the copy (only the token; every other byte as it was). */
+  CopyRewritten: 'CopyRewritten',
+  /** check Copy: the copy's token expires and could not be renewed; it says when it expires. */
+  CopyRenewalFailed: 'CopyRenewalFailed',
   /** The legacy cleaner's label was removed (heal.invalidatedLegacyToken Revalidate). */
   TokenRevalidated: 'TokenRevalidated',
   /** Workloads that consume the secret were rolled (heal.restartWorkloads). */
@@ -139,6 +147,8 @@ export const HealAction = {
   SecretRecreated: 'SecretRecreated',
   /** The legacy cleaner's kubernetes.io/legacy-token-invalid-since label is removed. */
   LabelRemoved: 'LabelRemoved',
+  /** check Copy: a new token is written into the copy. */
+  CopyRewritten: 'CopyRewritten',
   /** Consumers were restarted after the secret was replaced (status only, joined with "+"). */
   WorkloadsRestarted: 'WorkloadsRestarted',
 } as const;
@@ -147,7 +157,8 @@ export type HealAction = (typeof HealAction)[keyof typeof HealAction];
 export const withWorkloadsRestarted = (action: HealAction): string =>
   `${action}+${HealAction.WorkloadsRestarted}`;
 /** The heal kinds a policy can choose (the workload restart only follows a replacement). */
-export type HealKind = typeof HealAction.SecretRecreated | typeof HealAction.LabelRemoved;
+export type HealKind =
+  typeof HealAction.SecretRecreated | typeof HealAction.LabelRemoved | typeof HealAction.CopyRewritten;
 
 /** How a heal attempt ended: the `result` label of authprobe_heals_total. */
 export const HealResult = {

@@ -19,10 +19,19 @@ export type TokenSource = (typeof TOKEN_SOURCES)[number];
 
 /**
  * How a probe proves the token: a pod that runs as the service account and uses the token as a
- * consumer would (Pod), or the operator's own TokenReview of a secret's token (TokenReview).
+ * consumer would (Pod), the operator's own TokenReview of a secret's token (TokenReview), or a copy of
+ * the token held in another system's Secret, asked of the server it is used with (Copy).
  */
-export const CHECK_MODES = ['Pod', 'TokenReview'] as const;
+export const CHECK_MODES = ['Pod', 'TokenReview', 'Copy'] as const;
 export type CheckMode = (typeof CHECK_MODES)[number];
+
+/** The shapes a copied token is kept in (src/copies/copy-format.ts reads and rewrites them). */
+export const COPY_FORMATS = ['Token', 'Kubeconfig', 'ArgoCDCluster'] as const;
+export type CopyFormat = (typeof COPY_FORMATS)[number];
+
+/** Where a new token for a copy comes from. */
+export const RENEW_SOURCES = ['TokenRequest', 'Secret'] as const;
+export type RenewSource = (typeof RENEW_SOURCES)[number];
 
 export const HEAL_POLICIES = ['Auto', 'DryRun', 'Disabled'] as const;
 export type HealPolicy = (typeof HEAL_POLICIES)[number];
@@ -74,6 +83,31 @@ export interface AuthProbeSpec {
   heal?: HealSpec;
   podTemplate?: ProbePodTemplate;
   keepPods?: number;
+  /** check Copy: the copy of the account's token held in another system's Secret. */
+  copy?: CopySpec;
+}
+
+/** A copy of a ServiceAccount token kept in a Secret of the AuthProbe's namespace (check Copy). */
+export interface CopySpec {
+  /** The Secret holding the copy. */
+  secretName: string;
+  /** Token (a key holding the bearer token; default), Kubeconfig, or ArgoCDCluster. */
+  format?: CopyFormat;
+  /** Token: the key holding the token (default "token"); Kubeconfig: the key holding it (default "kubeconfig"). */
+  key?: string;
+  /** Kubeconfig: the user whose token is the copy (default: the current context's user). */
+  user?: string;
+  /** How a new token is made when the copy is proven invalid or about to expire. */
+  renew?: CopyRenewSpec;
+}
+
+export interface CopyRenewSpec {
+  /** TokenRequest (default): a new token from the TokenRequest API; Secret: the account's token secret. */
+  from?: RenewSource;
+  /** TokenRequest: the lifetime asked for, 600 to 31536000 seconds (default 86400). */
+  expirationSeconds?: number;
+  /** Secret: the account's token secret (kubernetes.io/service-account-token). */
+  secretName?: string;
 }
 
 export interface TokenSpec {

@@ -29,6 +29,8 @@ export interface Verdict {
   /** The key id (`kid`) and issuer of the checked token, as the operator read it from the secret. */
   tokenKeyID?: string;
   tokenIssuer?: string;
+  /** check Copy: when the copy's token (minted with an expiry) is due for renewal, epoch ms. Not stored. */
+  renewAt?: number;
 }
 
 export type VerdictEvidence = Pick<Verdict, 'httpStatus' | 'latencyMs' | 'identity'>;

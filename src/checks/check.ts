@@ -1,5 +1,9 @@
 import type { ResolvedSpec } from '../api/defaults.js';
-import { ANNOTATION_CHECK_GENERATION, ANNOTATION_CHECK_PROBE_NOW } from '../api/labels.js';
+import {
+  ANNOTATION_CHECK_GENERATION,
+  ANNOTATION_CHECK_PROBE_NOW,
+  ANNOTATION_PROBE_NOW,
+} from '../api/labels.js';
 import type { AuthProbe } from '../api/types.js';
 import type { Verdict } from '../api/verdict.js';
 
@@ -87,4 +91,38 @@ export function markFromStatus(probe: AuthProbe): CheckMark | undefined {
       ...(last.probeNow !== undefined ? { [ANNOTATION_CHECK_PROBE_NOW]: last.probeNow } : {}),
     },
   };
+}
+
+/**
+ * A check that needs no pod (TokenReview, Copy): it reaches its verdict within start(), records the
+ * probe-now request it answered, and its mark is status.lastProbe.
+ */
+export abstract class PodlessCheck implements TokenCheck {
+  observe(): Observation {
+    return { kind: 'nothing' };
+  }
+
+  lastMark(probe: AuthProbe): CheckMark | undefined {
+    return markFromStatus(probe);
+  }
+
+  async start(probe: AuthProbe, spec: ResolvedSpec, trigger: ProbeTrigger): Promise<Started> {
+    const probeNow = probe.metadata.annotations?.[ANNOTATION_PROBE_NOW];
+    const found = await this.verdictNow(probe, spec, trigger === 'AfterHeal');
+    const retryInMs = this.retryInMs(found, spec);
+    return {
+      kind: 'verdict',
+      verdict: { ...found, ...(probeNow !== undefined ? { probeNow } : {}) },
+      ...(found.latencyMs !== undefined ? { durationMs: found.latencyMs } : {}),
+      ...(retryInMs !== undefined ? { retryInMs } : {}),
+    };
+  }
+
+  /** The verdict; `fresh` (right after a heal) reads around the apiserver's watch cache. */
+  protected abstract verdictNow(probe: AuthProbe, spec: ResolvedSpec, fresh: boolean): Promise<Verdict>;
+
+  /** Look again sooner than the interval (undefined: at the interval). */
+  protected retryInMs(_found: Verdict, _spec: ResolvedSpec): number | undefined {
+    return undefined;
+  }
 }

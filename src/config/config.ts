@@ -36,6 +36,8 @@ export interface OperatorConfig {
   keySetPollMs: number;
   /** An unchanged verdict is written to status at most this often (0: every check is written). */
   statusHeartbeatMs: number;
+  /** check Copy: servers (origins) a copy may be checked against besides this cluster's. */
+  allowedCopyServers: string[];
   /** Images probe pods may use besides probeImage (a trailing `*` is a prefix). */
   allowedProbeImages: string[];
   allowedPriorityClasses: string[];
@@ -287,6 +289,28 @@ const SETTINGS: { [K in keyof OperatorConfig]: Setting<K> } = {
     description: 'an unchanged verdict is written to status at most this often (0s: every check)',
     default: () => '5m',
     parse: parseDurationSetting,
+  },
+  allowedCopyServers: {
+    key: 'allowedCopyServers',
+    flag: 'allowed-copy-servers',
+    description:
+      'servers a copied token may be checked against besides this cluster (comma-separated https origins)',
+    default: () => '',
+    parse: (raw, flag) =>
+      list(raw).map((entry) => {
+        let url: URL;
+        try {
+          url = new URL(entry);
+        } catch {
+          throw new ConfigError(
+            flag,
+            `--${flag}: "${entry}" is not a URL; use https origins such as https://10.0.0.1:6443`,
+          );
+        }
+        if (url.protocol !== 'https:')
+          throw new ConfigError(flag, `--${flag}: "${entry}" is not https; copies are only checked over TLS`);
+        return url.origin;
+      }),
   },
   allowedProbeImages: {
     key: 'allowedProbeImages',

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { resolveSpec, type ResolvedSpec } from '../api/defaults.js';
 import { getCondition } from '../api/conditions.js';
-import { ConditionType, eventReasonOf, ProbeReason } from '../api/reasons.js';
+import { ConditionType, eventReasonOf, HealProgress, ProbeReason } from '../api/reasons.js';
 import {
   AUTHPROBE_API_VERSION,
   AUTHPROBE_KIND,
@@ -263,7 +263,11 @@ export class AuthProbeReconciler implements Reconciler {
           : {}),
         ...(checked.probeNow !== undefined ? { probeNow: checked.probeNow } : {}),
         ...(checked.generation !== undefined ? { generation: checked.generation } : {}),
-        ...tokenKeyOf(checked),
+        // Right after a replacement the checked token is gone: its key no longer describes the secret
+        // (the check that confirms the heal records the new one).
+        ...(outcome.probeAgainNow && outcome.heals?.lastResult === HealProgress.AwaitingProbe
+          ? {}
+          : tokenKeyOf(checked)),
       };
       heals = outcome.heals ?? heals;
       probeAgainNow = outcome.probeAgainNow;

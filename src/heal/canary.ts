@@ -48,23 +48,35 @@ export type CanaryResult = { ok: true } | { ok: false; message: string };
  * rotation done in the wrong order): heals are then paused until the two agree.
  */
 export class TokensControllerCanary {
-  private last: { at: number; result: CanaryResult } | undefined;
-  private inFlight: Promise<CanaryResult> | undefined;
+  private last: { startedAt: number; at: number; result: CanaryResult } | undefined;
+  private inFlight: { startedAt: number; result: Promise<CanaryResult> } | undefined;
 
   constructor(private readonly deps: CanaryDeps) {}
 
-  check(): Promise<CanaryResult> {
+  /**
+   * The tokens controller's proof of life. `notBefore`: only a proof that started at or after that time
+   * counts (a heal passes the time it began confirming its rejection, so a controller that stopped or
+   * switched to an untrusted key since an earlier proof is noticed); heals that start together still
+   * share one canary.
+   */
+  check(notBefore = 0): Promise<CanaryResult> {
     const { now, freshForMs = CANARY_FRESH_FOR_MS } = this.deps;
-    if (this.last !== undefined && now() - this.last.at < freshForMs)
-      return Promise.resolve(this.last.result);
-    // Heals that start together share one canary.
-    this.inFlight ??= this.probe()
-      .then((result) => {
-        this.last = { at: this.deps.now(), result };
+    const last = this.last;
+    if (last !== undefined && last.startedAt >= notBefore && now() - last.at < freshForMs)
+      return Promise.resolve(last.result);
+    if (this.inFlight && this.inFlight.startedAt >= notBefore) return this.inFlight.result;
+    const startedAt = now();
+    const flight: { startedAt: number; result: Promise<CanaryResult> } = {
+      startedAt,
+      result: this.probe().then((result) => {
+        if (!this.last || this.last.startedAt <= startedAt)
+          this.last = { startedAt, at: this.deps.now(), result };
+        if (this.inFlight === flight) this.inFlight = undefined;
         return result;
-      })
-      .finally(() => (this.inFlight = undefined));
-    return this.inFlight;
+      }),
+    };
+    this.inFlight = flight;
+    return flight.result;
   }
 
   private async probe(): Promise<CanaryResult> {

@@ -108,6 +108,20 @@ export function decideHeal(
     action === HealAction.LabelRemoved
       ? `remove the label kubernetes.io/legacy-token-invalid-since from secret ${secret}`
       : `replace secret ${secret} with a new kubernetes.io/service-account-token secret of the same name, labels and annotations`;
+  return decideByPolicy(spec, verdict, action, what, budget);
+}
+
+/**
+ * The last rules, shared by every kind of heal once the rejection is proven: the policy (Disabled,
+ * DryRun), the back-off after a failed heal, heal.maxPerHour and the cluster-wide budget.
+ */
+export function decideByPolicy(
+  spec: ResolvedSpec,
+  verdict: Verdict,
+  action: HealKind,
+  what: string,
+  budget: HealBudget,
+): HealDecision {
   if (spec.heal.policy === 'Disabled') {
     return {
       kind: 'report',

@@ -3,12 +3,14 @@ import { isSecretSourced, type ResolvedSpec } from '../api/defaults.js';
 import {
   EventReason,
   eventReasonOf,
+  HealAction,
   HealProgress,
   HealReason,
   HealResult,
   type HealKind,
 } from '../api/reasons.js';
 import type { AuthProbe } from '../api/types.js';
+import type { Verdict } from '../api/verdict.js';
 import type { OperatorConfig } from '../config/config.js';
 import type { EventSink, EventTarget } from '../events/recorder.js';
 import type { KubeApi } from '../kube/client.js';
@@ -19,10 +21,11 @@ import type { LedgerStore } from './ledger-store.js';
 import { gatherEvidence } from './evidence.js';
 import type { Healer, HealInput, HealOutcome } from './healer.js';
 import { ANNOTATION_HEAL_INTENT, IntentStore, intentMismatch, type HealIntent } from './intent.js';
-import { decideHeal, type SecretEvidence } from './policy.js';
+import { decideByPolicy, decideHeal, type HealDecision, type SecretEvidence } from './policy.js';
 import type { HealContext, HealProcedure, HealServices, ProcedureResult } from './procedures/procedure.js';
 import { RemoveInvalidLabel } from './procedures/remove-invalid-label.js';
 import { ReplaceTokenSecret } from './procedures/replace-token-secret.js';
+import { RewriteCopy, type CopyRecheck } from './procedures/rewrite-copy.js';
 import {
   confirmationMessage,
   confirmHeal,
@@ -46,6 +49,8 @@ export interface SecretHealerDeps {
   reconfirmAfterMs?: number;
   /** Where heal attempts outlive the process (src/heal/ledger-store.ts); in memory only when unset. */
   ledgerStore?: LedgerStore;
+  /** check Copy: the copy check, run again to confirm a rejection and the new token. Unset: copies are never written. */
+  recheckCopy?: CopyRecheck;
 }
 
 /**
@@ -60,7 +65,8 @@ export class SecretHealer implements Healer {
   private readonly now: () => number;
   private readonly services: HealServices;
   private readonly replace: ReplaceTokenSecret;
-  private readonly procedures: Record<HealKind, HealProcedure>;
+  private readonly procedures: Partial<Record<HealKind, HealProcedure>>;
+  private readonly copies: RewriteCopy | undefined;
 
   constructor(private readonly deps: SecretHealerDeps) {
     this.ledger = new HealLedger(deps.config.healBudgetPerHour, deps.ledgerStore);
@@ -77,6 +83,9 @@ export class SecretHealer implements Healer {
     this.replace = new ReplaceTokenSecret(this.services);
     const revalidate = new RemoveInvalidLabel(this.services);
     this.procedures = { [this.replace.kind]: this.replace, [revalidate.kind]: revalidate };
+    this.copies = deps.recheckCopy
+      ? new RewriteCopy(this.services, deps.recheckCopy, deps.reconfirmAfterMs ?? 2_000)
+      : undefined;
   }
 
   async afterVerdict(input: HealInput): Promise<HealOutcome> {
@@ -108,10 +117,12 @@ export class SecretHealer implements Healer {
       await recorder.record(target, 'Normal', EventReason.HealConfirmed, confirmationMessage(input.verdict));
       return { ...confirmed, probeAgainNow: false };
     }
+    if (spec.check === 'Copy') return this.afterCopyVerdict(ctx, input.verdict);
     if (!input.verdict.tokenProvenInvalid) return { verdict: input.verdict, probeAgainNow: false };
 
     let evidence: SecretEvidence | undefined;
     let secret: SecretJson | undefined;
+    ctx.startedAt = this.now();
     if (isSecretSourced(spec)) {
       ({ evidence, secret } = await gatherEvidence(
         this.deps.client,
@@ -137,6 +148,94 @@ export class SecretHealer implements Healer {
       clusterRemaining: this.ledger.clusterRemaining(now),
       backoffUntil: this.ledger.backoffUntil(probe.metadata.uid),
     });
+    if (decision.kind !== 'heal') return this.notHealing(ctx, verdict, decision);
+    // The check's own verdict is told first, so the Events read in the order things happened.
+    await recorder.record(target, 'Warning', eventReasonOf(verdict.reason), verdict.message);
+    await recorder.record(target, 'Normal', EventReason.TokenRejectionConfirmed, decision.message);
+    if (secretKey) await this.ledger.recordAttempt(now, secretKey);
+    // decideHeal only says heal when the evidence came from a secret that exists.
+    if (!secret) return { verdict, probeAgainNow: false };
+    const procedure = this.procedures[decision.action];
+    if (!procedure) return { verdict, probeAgainNow: false };
+    const result = await procedure.begin(ctx, secret);
+    if (result.kind === 'blocked' && secretKey) await this.ledger.cancelAttempt(now, secretKey);
+    return this.conclude(ctx, decision.action, result);
+  }
+
+  /**
+   * check Copy: a copy proven rejected is rewritten with a new token (after a second check confirms the
+   * rejection, and the policy and budgets allow it); a working copy minted with an expiry is renewed at
+   * half its lifetime, and an expiry that cannot be renewed is warned about.
+   */
+  private async afterCopyVerdict(ctx: HealContext, verdict: Verdict): Promise<HealOutcome> {
+    const { probe, spec, target } = ctx;
+    const { recorder } = this.deps;
+    const copies = this.copies;
+    const copy = spec.copy;
+    if (!copies || !copy) return { verdict, probeAgainNow: false };
+    const now = this.now();
+    if (!verdict.tokenProvenInvalid) {
+      if (verdict.readyStatus !== 'True' || verdict.renewAt === undefined || verdict.renewAt > now)
+        return { verdict, probeAgainNow: false };
+      if (spec.heal.policy !== 'Auto') return { verdict, probeAgainNow: false };
+      const fresh = await copies.recheckFresh(ctx);
+      const result = fresh ? await copies.begin(ctx, fresh, 'renewal') : undefined;
+      if (result?.kind === 'healed') return { verdict: result.verdict, probeAgainNow: false };
+      const why = result
+        ? 'message' in result
+          ? result.message
+          : result.verdict.message
+        : 'the copy could not be read again';
+      await recorder.record(
+        target,
+        'Warning',
+        EventReason.CopyRenewalFailed,
+        `The token in secret ${copy.secretName} is due for renewal and could not be renewed (${why}); consumers fail once it expires. The operator tries again at the next check.`,
+      );
+      return { verdict, probeAgainNow: false };
+    }
+    const key = `copy:${probe.metadata.namespace}/${copy.secretName}`;
+    await this.ledger.ready(now);
+    const decision = decideByPolicy(
+      spec,
+      verdict,
+      HealAction.CopyRewritten,
+      `write a new token of ${probe.metadata.namespace}/${spec.serviceAccountName} into secret ${copy.secretName}, changing nothing else`,
+      {
+        now,
+        probeHealsLastHour: Math.max(
+          healsInLastHour(probe.status?.heals?.history, now),
+          this.ledger.secretHealsLastHour(key, now),
+        ),
+        clusterRemaining: this.ledger.clusterRemaining(now),
+        backoffUntil: this.ledger.backoffUntil(probe.metadata.uid),
+      },
+    );
+    if (decision.kind !== 'heal') return this.notHealing(ctx, verdict, decision);
+    const confirmed = await copies.confirm(ctx);
+    if (!confirmed.ok) {
+      // The second check did not reject the copy: nothing is written; its verdict stands.
+      return { verdict: confirmed.verdict, probeAgainNow: false };
+    }
+    await recorder.record(target, 'Warning', eventReasonOf(verdict.reason), verdict.message);
+    await recorder.record(
+      target,
+      'Normal',
+      EventReason.TokenRejectionConfirmed,
+      `A second check of the copy a few seconds later was rejected too; about to ${decision.message.replace(/^.*about to /, '')}`,
+    );
+    await this.ledger.recordAttempt(now, key);
+    const result = await copies.begin(ctx, confirmed.found, 'rejected');
+    if (result.kind === 'blocked') await this.ledger.cancelAttempt(now, key);
+    return this.conclude(ctx, HealAction.CopyRewritten, result);
+  }
+
+  /** What a decision other than "heal" comes to: nothing, a report, a dry run or a rate limit. */
+  private async notHealing(
+    ctx: HealContext,
+    verdict: Verdict,
+    decision: Exclude<HealDecision, { kind: 'heal' }>,
+  ): Promise<HealOutcome> {
     switch (decision.kind) {
       case 'none':
         return { verdict, probeAgainNow: false };
@@ -146,30 +245,19 @@ export class SecretHealer implements Healer {
           probeAgainNow: false,
         };
       case 'dry-run':
-        this.countHeal(probe, decision.action, HealResult.DryRun);
-        await recorder.record(target, 'Normal', EventReason.HealDryRun, decision.message);
+        this.countHeal(ctx.probe, decision.action, HealResult.DryRun);
+        await this.deps.recorder.record(ctx.target, 'Normal', EventReason.HealDryRun, decision.message);
         return {
           verdict: { ...verdict, message: `${verdict.message} ${decision.message}` },
           probeAgainNow: false,
         };
       case 'rate-limited':
-        this.countHeal(probe, decision.action, HealResult.RateLimited);
+        this.countHeal(ctx.probe, decision.action, HealResult.RateLimited);
         return {
           verdict: { ...verdict, reason: HealReason.HealRateLimited, message: decision.message },
           probeAgainNow: false,
         };
-      case 'heal':
-        break;
     }
-    // The check's own verdict is told first, so the Events read in the order things happened.
-    await recorder.record(target, 'Warning', eventReasonOf(verdict.reason), verdict.message);
-    await recorder.record(target, 'Normal', EventReason.TokenRejectionConfirmed, decision.message);
-    if (secretKey) await this.ledger.recordAttempt(now, secretKey);
-    // decideHeal only says heal when the evidence came from a secret that exists.
-    if (!secret) return { verdict, probeAgainNow: false };
-    const result = await this.procedures[decision.action].begin(ctx, secret);
-    if (result.kind === 'blocked' && secretKey) await this.ledger.cancelAttempt(now, secretKey);
-    return this.conclude(ctx, decision.action, result);
   }
 
   /**

@@ -22,6 +22,8 @@ import { SecretHealer } from '../heal/secret-healer.js';
 import { TokensControllerCanary } from '../heal/canary.js';
 import { LedgerStore } from '../heal/ledger-store.js';
 import { CredentialWatch } from './credential-watch.js';
+import { CopyCheck } from '../checks/copy/copy-check.js';
+import type { RequestOptions } from 'node:https';
 
 /** `authprobe operator [--setting=value ...]`: runs the controller until SIGTERM or SIGINT. */
 export async function operatorCommand(argv: string[]): Promise<number> {
@@ -122,7 +124,15 @@ export function buildOperator(
           onChange: (change) => keysChanged(change),
         })
       : undefined;
+  const copyCheck = new CopyCheck({
+    client,
+    now: Date.now,
+    localServer: client.server,
+    localCa: () => clusterCa(client),
+    allowedServers: config.allowedCopyServers,
+  });
   const healer = new SecretHealer({
+    recheckCopy: (probe, spec) => copyCheck.check(probe, spec, true),
     client,
     recorder,
     metrics,
@@ -217,6 +227,7 @@ export function buildOperator(
         },
       }),
       TokenReview: new TokenReviewCheckKind({ client, now, accounts: unionCache(serviceAccountInformers) }),
+      Copy: copyCheck,
     },
     recorder,
     metrics,
@@ -285,6 +296,14 @@ export function buildOperator(
     manager.addLeaderTask((signal) => keys.run(config.keySetPollMs, signal));
   }
   return manager;
+}
+
+/** The CA the operator trusts for its own apiserver (PEM), the one a bare-token copy is checked with. */
+async function clusterCa(client: KubeClient): Promise<string | undefined> {
+  const options: RequestOptions = {};
+  await client.access.apply(options);
+  const ca = options.ca;
+  return ca === undefined ? undefined : Array.isArray(ca) ? ca.map(String).join('\n') : String(ca);
 }
 
 /** Reads several namespace-scoped informers as one cache. */

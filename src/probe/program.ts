@@ -50,6 +50,11 @@ export interface ProbeOptions {
   timeoutMs: number;
   /** Injected for tests. */
   now?: () => number;
+  /**
+   * The token, CA and namespace themselves instead of files in tokenDir (the operator checking a copied
+   * token with the CA stored beside it); never written anywhere.
+   */
+  material?: { token: string; ca?: string; namespace?: string };
 }
 
 export interface ProbeRun {
@@ -235,11 +240,17 @@ export async function runProbe(options: ProbeOptions): Promise<ProbeRun> {
   const budget = (stepsLeft: number): number =>
     Math.max(MIN_STEP_MS, Math.floor((deadline - now()) / stepsLeft));
 
-  const [token, ca, namespace] = await Promise.all([
-    readMountedFile(`${options.tokenDir}/token`),
-    readMountedFile(`${options.tokenDir}/ca.crt`),
-    readMountedFile(`${options.tokenDir}/namespace`),
-  ]);
+  const given = (content: string | undefined): MountedFile =>
+    content === undefined || content.trim() === ''
+      ? { state: 'missing' }
+      : { state: 'present', content: content.trim() };
+  const [token, ca, namespace] = options.material
+    ? [given(options.material.token), given(options.material.ca), given(options.material.namespace)]
+    : await Promise.all([
+        readMountedFile(`${options.tokenDir}/token`),
+        readMountedFile(`${options.tokenDir}/ca.crt`),
+        readMountedFile(`${options.tokenDir}/namespace`),
+      ]);
   const { apiserverHost: host, apiserverPort: port, path } = options;
 
   let anonymous: HttpStep;

@@ -175,6 +175,13 @@ afterAll(async () => {
   if (opNs) await deleteNamespace(opNs);
 }, 180_000);
 
+/** Waits for Ready=False with `reason` (within the settling grace a new AuthProbe says Unknown). */
+const readyFalse = (name: string, reason: string) =>
+  waitFor(`AuthProbe ${name} to be Ready=False, ${reason}`, 75_000, async () => {
+    const cond = ready((await probes()).find((p) => p.metadata.name === name) ?? { metadata: { name } });
+    return cond?.reason === reason && cond.status === 'False' ? cond : undefined;
+  });
+
 const probeNow = (name: string) =>
   kubectl('annotate', '--overwrite', 'authprobe', name, '-n', ns, `authprobe.io/probe-now=${Date.now()}`);
 
@@ -203,16 +210,16 @@ describe('the cause of a rejected token, named', () => {
     await kubectl('delete', 'serviceaccount', 'reborn', '-n', ns, '--wait=true');
     await apply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'reborn', namespace: ns } });
     await probeNow('reborn');
-    const cond = await waitForReason(ns, 'reborn', 'SecretForRecreatedServiceAccount', 60_000);
-    expect(cond.status).toBe('False');
+    // Ready=Unknown while the AuthProbe is younger than the settling grace (30 s), False after.
+    const cond = await readyFalse('reborn', 'SecretForRecreatedServiceAccount');
+    expect(cond.message).toMatch(/issued for an earlier ServiceAccount reborn/);
     expect(await secretUidStrict('reborn-token')).toBe(uid);
   }, 90_000);
 
   it('a missing account: ServiceAccountNotFound', async () => {
     await kubectl('delete', 'serviceaccount', 'doomed', '-n', ns, '--wait=true');
     // The account's informer wakes the AuthProbe; no probe-now needed.
-    const cond = await waitForReason(ns, 'doomed', 'ServiceAccountNotFound', 60_000);
-    expect(cond.status).toBe('False');
+    const cond = await readyFalse('doomed', 'ServiceAccountNotFound');
     expect(cond.message).toMatch(/doomed/);
   }, 90_000);
 });
@@ -234,10 +241,17 @@ describe('a signing key that leaves the trusted set', () => {
     await clusterScript('rotate-sa-key');
     const rotatedAt = Date.now();
     expect(await trustedKeys()).not.toContain(oldKid);
-    const healed = await waitFor(`all ${COUNT} AuthProbes to be healed`, 60_000, () => allHealed(names, 1));
+    await waitFor(`all ${COUNT} AuthProbes to be healed`, 60_000, () => allHealed(names, 1));
     const elapsedMs = Date.now() - rotatedAt;
     process.stdout.write(`${COUNT} AuthProbes (interval 1h) healed ${elapsedMs} ms after the rotation\n`);
     expect(elapsedMs).toBeLessThanOrEqual(60_000);
+    // Each heal is confirmed by a check of the new token (a probe pod for check Pod), which records its key.
+    const healed = await waitFor('every heal to be confirmed', 60_000, async () => {
+      const done = await allHealed(names, 1);
+      return done?.every((p) => ![undefined, oldKid].includes(p.status?.lastProbe?.tokenKeyID))
+        ? done
+        : undefined;
+    });
     const newKids = new Set(healed.map((p) => p.status?.lastProbe?.tokenKeyID));
     expect([...newKids].every((kid) => kid !== undefined && kid !== oldKid)).toBe(true);
 

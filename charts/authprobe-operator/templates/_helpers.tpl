@@ -136,11 +136,15 @@ the permissions table in README.md identical (test/e2e/rbac-table.e2e.test.ts co
 - apiGroups: [""]
   resources: [serviceaccounts]
   verbs: [get, list, watch]
-# Read one token secret when needed and replace it when its token is proven invalid. No list or
-# watch: the operator never caches Secrets.
+# Read one token secret when needed and replace it when its token is proven invalid; read a copy of a
+# token (check Copy) and patch the new token into it. No list or watch: the operator never caches Secrets.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, create, delete, patch]
+# check Copy: a new token of the AuthProbe's ServiceAccount for a copy proven invalid or due for renewal.
+- apiGroups: [""]
+  resources: [serviceaccounts/token]
+  verbs: [create]
 # Events on AuthProbes.
 - apiGroups: [""]
   resources: [events]

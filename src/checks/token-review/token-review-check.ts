@@ -1,5 +1,5 @@
 import type { ResolvedSpec } from '../../api/defaults.js';
-import { ANNOTATION_PROBE_NOW, LABEL_LEGACY_TOKEN_INVALID_SINCE } from '../../api/labels.js';
+import { LABEL_LEGACY_TOKEN_INVALID_SINCE } from '../../api/labels.js';
 import type { AuthProbe } from '../../api/types.js';
 import type { Verdict } from '../../api/verdict.js';
 import type { KubeApi } from '../../kube/client.js';
@@ -14,14 +14,7 @@ import {
 import { judgeTokenSecret } from '../provenance.js';
 import { reviewToken } from '../../kube/token-review.js';
 import { readTokenClaims } from '../../probe/claims.js';
-import {
-  markFromStatus,
-  type CheckMark,
-  type Observation,
-  type ProbeTrigger,
-  type Started,
-  type TokenCheck,
-} from '../check.js';
+import { PodlessCheck } from '../check.js';
 import {
   classifyContext,
   secretNotFoundVerdict,
@@ -48,25 +41,13 @@ export interface TokenReviewCheckDeps {
  * secret (from the apiserver's watch cache) and POST tokenreviews; the ServiceAccount comes from the
  * operator's informer, and an unchanged verdict is written to status only as a heartbeat.
  */
-export class TokenReviewCheckKind implements TokenCheck {
-  constructor(private readonly deps: TokenReviewCheckDeps) {}
-
-  observe(): Observation {
-    return { kind: 'nothing' };
+export class TokenReviewCheckKind extends PodlessCheck {
+  constructor(private readonly deps: TokenReviewCheckDeps) {
+    super();
   }
 
-  lastMark(probe: AuthProbe): CheckMark | undefined {
-    return markFromStatus(probe);
-  }
-
-  async start(probe: AuthProbe, spec: ResolvedSpec, trigger: ProbeTrigger): Promise<Started> {
-    const probeNow = probe.metadata.annotations?.[ANNOTATION_PROBE_NOW];
-    const found = await this.review(probe, spec, trigger === 'AfterHeal');
-    return {
-      kind: 'verdict',
-      verdict: { ...found, ...(probeNow !== undefined ? { probeNow } : {}) },
-      ...(found.latencyMs !== undefined ? { durationMs: found.latencyMs } : {}),
-    };
+  protected verdictNow(probe: AuthProbe, spec: ResolvedSpec, fresh: boolean): Promise<Verdict> {
+    return this.review(probe, spec, fresh);
   }
 
   /**

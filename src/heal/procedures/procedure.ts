@@ -14,6 +14,11 @@ export interface HealContext {
   probe: AuthProbe;
   spec: ResolvedSpec;
   target: EventTarget;
+  /**
+   * When this heal began confirming the rejection (epoch ms): the tokens-controller proof it relies on
+   * must have started after that, so a controller that broke (or switched keys) meanwhile is noticed.
+   */
+  startedAt?: number;
 }
 
 /** What the procedures share: the API, Events, the intent store and the clock. */
@@ -26,7 +31,7 @@ export interface HealServices {
   /** How long to wait for the tokens controller to fill a new secret. */
   fillTimeoutMs: number;
   /** Proof that the tokens controller fills secrets right now; asked before anything is deleted. */
-  canary?: { check(): Promise<{ ok: true } | { ok: false; message: string }> };
+  canary?: { check(notBefore?: number): Promise<{ ok: true } | { ok: false; message: string }> };
 }
 
 /** How a procedure ended; the healer turns it into status, Events, metrics and budget. */

@@ -13,13 +13,11 @@ import {
   getOrUndefined,
   secretToken,
   serviceAccountUsername,
-  WORKLOAD_KINDS,
   type SecretJson,
-  type WorkloadJson,
 } from '../../kube/resources.js';
 import { reviewToken, type TokenReviewOutcome } from '../../kube/token-review.js';
 import { intentFor, replacementSecret, type HealIntent } from '../intent.js';
-import { consumesSecret, restartPatch } from '../workloads.js';
+import { restartConsumers } from '../workloads.js';
 import {
   blocked,
   pollUntil,
@@ -47,7 +45,7 @@ export class ReplaceTokenSecret implements HealProcedure {
   constructor(private readonly services: HealServices) {}
 
   async begin(ctx: HealContext, secret: SecretJson): Promise<ProcedureResult> {
-    const notNow = await this.mayNotDelete(secret);
+    const notNow = await this.mayNotDelete(ctx, secret);
     if (notNow) return notNow;
     const intent = intentFor(secret, ctx.spec.serviceAccountName, new Date(this.services.now()));
     await this.services.intents.save(ctx.probe, intent);
@@ -59,7 +57,7 @@ export class ReplaceTokenSecret implements HealProcedure {
    * terminating and block its replacement), or the tokens controller is not proven to fill a
    * replacement (the canary). Asked before the intent is written and again right before the delete.
    */
-  private async mayNotDelete(secret: SecretJson): Promise<ProcedureResult | undefined> {
+  private async mayNotDelete(ctx: HealContext, secret: SecretJson): Promise<ProcedureResult | undefined> {
     const finalizers = secret.metadata.finalizers ?? [];
     if (finalizers.length) {
       return blocked(
@@ -68,7 +66,7 @@ export class ReplaceTokenSecret implements HealProcedure {
           `finalizers or replace the secret by hand.`,
       );
     }
-    const alive = await this.services.canary?.check();
+    const alive = await this.services.canary?.check(ctx.startedAt);
     return alive && !alive.ok ? blocked(alive.message) : undefined;
   }
 
@@ -77,7 +75,7 @@ export class ReplaceTokenSecret implements HealProcedure {
     const result = await this.converge(ctx, intent);
     await this.services.intents.clear(ctx.probe);
     if (result.kind === 'healed' && ctx.spec.heal.restartWorkloads) {
-      const restarted = await this.restartConsumers(ctx, intent.secretName);
+      const restarted = await restartConsumers(this.services, ctx, intent.secretName);
       if (restarted.length) return { ...result, action: withWorkloadsRestarted(this.kind) };
     }
     return result;
@@ -91,7 +89,7 @@ export class ReplaceTokenSecret implements HealProcedure {
 
     let current = await read();
     if (current && current.metadata.uid === intent.staleUid) {
-      const notNow = await this.mayNotDelete(current);
+      const notNow = await this.mayNotDelete(ctx, current);
       if (notNow) return notNow;
       try {
         await client.delete(
@@ -227,35 +225,5 @@ export class ReplaceTokenSecret implements HealProcedure {
       return last.authenticated ? last : undefined;
     });
     return accepted ?? last;
-  }
-
-  private async restartConsumers(ctx: HealContext, secretName: string): Promise<string[]> {
-    const { client, recorder, now } = this.services;
-    const ns = ctx.probe.metadata.namespace;
-    const restarted: string[] = [];
-    for (const { kind, plural } of WORKLOAD_KINDS) {
-      const list = await client.get<{ items: WorkloadJson[] }>(apiPaths.workloads(ns, plural), {
-        timeoutMs: 15_000,
-      });
-      for (const workload of list.items.filter((w) => consumesSecret(w, secretName))) {
-        await client.mergePatch(
-          apiPaths.workload(ns, plural, workload.metadata.name),
-          restartPatch(new Date(now())),
-          {
-            timeoutMs: 15_000,
-          },
-        );
-        restarted.push(`${kind}/${workload.metadata.name}`);
-      }
-    }
-    if (restarted.length) {
-      await recorder.record(
-        ctx.target,
-        'Normal',
-        EventReason.WorkloadsRestarted,
-        `Restarted ${restarted.join(', ')}, which consume secret ${secretName}, so they pick up the new token.`,
-      );
-    }
-    return restarted;
   }
 }

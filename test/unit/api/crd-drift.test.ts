@@ -15,7 +15,9 @@ import {
   AUTHPROBE_VERSION,
   CONDITION_STATUSES,
   CHECK_MODES,
+  COPY_FORMATS,
   HEAL_POLICIES,
+  RENEW_SOURCES,
   INVALIDATED_LEGACY_TOKEN_ACTIONS,
   TAINT_EFFECTS,
   TOKEN_SOURCES,
@@ -23,7 +25,7 @@ import {
   type AuthProbeSpec,
   type AuthProbeStatus,
 } from '../../../src/api/types.js';
-import { SPEC_DEFAULTS, withDefaults } from '../../../src/api/defaults.js';
+import { COPY_RENEW_DEFAULTS, SPEC_DEFAULTS, withDefaults } from '../../../src/api/defaults.js';
 
 // ---- The TypeScript side, type-checked against the interfaces ----------------------------------
 
@@ -130,6 +132,25 @@ const specShape = {
     },
   },
   keepPods: { type: 'integer', required: false, default: SPEC_DEFAULTS.keepPods },
+  copy: {
+    type: 'object',
+    required: false,
+    fields: {
+      secretName: { type: 'string', required: true },
+      format: { type: 'string', required: false, enum: COPY_FORMATS, default: 'Token' },
+      key: optionalString,
+      user: optionalString,
+      renew: {
+        type: 'object',
+        required: false,
+        fields: {
+          from: { type: 'string', required: false, enum: RENEW_SOURCES, default: COPY_RENEW_DEFAULTS.from },
+          expirationSeconds: optionalInteger,
+          secretName: optionalString,
+        },
+      },
+    },
+  },
 } as const satisfies Shape<AuthProbeSpec>;
 
 const statusShape = {

@@ -208,7 +208,22 @@ describe('the admission policy', () => {
     [
       "group('').resource('serviceaccounts').subresource('token').namespace(request.namespace).name(variables.serviceAccountName)",
       'create',
-      '!variables.mintsToken',
+      '!variables.copyMintsToken',
+    ],
+    [
+      "group('').resource('secrets').namespace(request.namespace).name(variables.copySecretName)",
+      'get',
+      "variables.check != 'Copy'",
+    ],
+    [
+      "group('').resource('secrets').namespace(request.namespace).name(variables.copySecretName)",
+      'patch',
+      '!variables.healAuto',
+    ],
+    [
+      "group('').resource('secrets').namespace(request.namespace).name(variables.copyRenewSecretName)",
+      'get',
+      '!variables.copyRenewFromSecret',
     ],
   ])('checks %s %s (skipped when %s)', (resource, verb, unless) => {
     const matching = expressions.filter(
@@ -220,7 +235,7 @@ describe('the admission policy', () => {
   });
 
   it('asks the authorizer once per expression (each check costs a fixed share of the CEL budget)', () => {
-    expect(expressions).toHaveLength(9);
+    expect(expressions).toHaveLength(12);
     for (const e of expressions) expect(e.match(/\.check\(/g)).toHaveLength(1);
   });
 
@@ -439,6 +454,7 @@ describe('the RBAC', () => {
     '|pods|*': ['create', 'delete', 'get', 'list', 'watch'],
     '|secrets|*': ['create', 'delete', 'get', 'patch'],
     '|serviceaccounts|*': ['get', 'list', 'watch'],
+    '|serviceaccounts/token|*': ['create'],
   };
 
   it('cluster mode: a ClusterRole for every namespace and a Role in the release namespace', () => {

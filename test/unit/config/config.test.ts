@@ -62,6 +62,30 @@ describe('loadConfig', () => {
     expect(loosened.excludedNamespaces).toEqual([]);
   });
 
+  it('key awareness, the status heartbeat and the servers copies may be checked against', () => {
+    const defaults = loadConfig([], {});
+    expect(defaults).toMatchObject({
+      keySetPollMs: 5_000,
+      statusHeartbeatMs: 300_000,
+      allowedCopyServers: [],
+    });
+    const set = loadConfig(
+      [
+        '--key-set-poll-interval=0s',
+        '--status-heartbeat=0s',
+        '--allowed-copy-servers=https://10.0.0.1:6443/,https://b.example',
+      ],
+      {},
+    );
+    expect(set).toMatchObject({
+      keySetPollMs: 0,
+      statusHeartbeatMs: 0,
+      allowedCopyServers: ['https://10.0.0.1:6443', 'https://b.example'],
+    });
+    expect(() => loadConfig(['--allowed-copy-servers=http://10.0.0.1:6443'], {})).toThrow(/is not https/);
+    expect(() => loadConfig(['--allowed-copy-servers=10.0.0.1'], {})).toThrow(/is not a URL/);
+  });
+
   it('names the environment variable path too', () => {
     expect(() => loadConfig([], { AUTHPROBE_HTTP_PORT: '99999' })).toThrow(
       /--http-port="99999" must be a whole number/,

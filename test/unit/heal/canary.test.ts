@@ -60,4 +60,20 @@ describe('TokensControllerCanary and the signing key', () => {
       ['key-b', true],
     ]);
   });
+
+  it('a heal that began confirming after the last proof gets a new canary: a key switched since is noticed', async () => {
+    const { canary, clock, told, trust } = canaryWith('key-b', ['key-b']);
+    expect(await canary.check(clock.now())).toEqual({ ok: true });
+    // kube-controller-manager moves to a key the apiserver does not trust, seconds later.
+    clock.advance(3_000);
+    trust('key-a');
+    // A heal that started before that proof may share it...
+    expect(await canary.check(clock.now() - 5_000)).toEqual({ ok: true });
+    // ...one that started after it may not.
+    expect((await canary.check(clock.now())).ok).toBe(false);
+    expect(told).toEqual([
+      ['key-b', true],
+      ['key-b', false],
+    ]);
+  });
 });

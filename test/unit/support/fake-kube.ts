@@ -129,6 +129,8 @@ export class FakeKube implements KubeApi {
   async post<T>(path: string, body: unknown): Promise<T> {
     this.call({ verb: 'POST', path, body });
     if (path === apiPaths.tokenReviews()) return this.review(body) as T;
+    const tokenRequest = /^\/api\/v1\/namespaces\/([^/]+)\/serviceaccounts\/([^/]+)\/token$/.exec(path);
+    if (tokenRequest) return this.requestToken(tokenRequest[1] ?? '', tokenRequest[2] ?? '', body) as T;
     return this.add(path, wire(body) as NewObject) as T;
   }
 
@@ -270,6 +272,11 @@ export class FakeKube implements KubeApi {
     this.tokens.set(token, username);
   }
 
+  /** Who the apiserver takes `token` for; undefined when it rejects it. */
+  authenticatedAs(token: string): string | undefined {
+    return this.tokens.get(token);
+  }
+
   rejectToken(token: string): void {
     this.tokens.delete(token);
   }
@@ -346,6 +353,27 @@ export class FakeKube implements KubeApi {
     };
     this.store.set(path, stored);
     return stored;
+  }
+
+  /** How TokenRequest tokens are made (the n-th request); the apiserver then accepts them. */
+  mintToken: (namespace: string, account: string, n: number) => string = (_ns, account, n) =>
+    `requested-token-${account}-${n}`;
+  private tokenRequests = 0;
+
+  /** POST .../serviceaccounts/NAME/token: a token of an existing account, accepted from then on. */
+  private requestToken(namespace: string, account: string, body: unknown): Json {
+    if (!this.store.has(apiPaths.serviceAccount(namespace, account)))
+      throw new KubeApiError(404, 'NotFound', `serviceaccounts "${account}" not found`);
+    const seconds = Number(
+      (isObject(body) && isObject(body['spec']) ? body['spec']['expirationSeconds'] : undefined) ?? 3600,
+    );
+    const token = this.mintToken(namespace, account, ++this.tokenRequests);
+    this.acceptToken(token, serviceAccountUsername(namespace, account));
+    return {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenRequest',
+      status: { token, expirationTimestamp: toApiTime(new Date(this.now() + seconds * 1000)) },
+    };
   }
 
   private review(body: unknown): Json {

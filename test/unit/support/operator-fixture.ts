@@ -16,6 +16,8 @@ import {
 import type { PodCache } from '../../../src/checks/pod/pod-check.js';
 import { PodCheck } from '../../../src/checks/pod/pod-check.js';
 import { TokenReviewCheckKind } from '../../../src/checks/token-review/token-review-check.js';
+import { CopyCheck, type CopyCheckDeps } from '../../../src/checks/copy/copy-check.js';
+import { readTokenClaims } from '../../../src/probe/claims.js';
 import { AuthProbeReconciler, type AuthProbeCache } from '../../../src/controller/authprobe-reconciler.js';
 import type { AnyEventReason, EventSink, EventTarget, EventType } from '../../../src/events/recorder.js';
 import { SecretHealer } from '../../../src/heal/secret-healer.js';
@@ -121,7 +123,16 @@ export function fakeOperator(options: OperatorOptions = {}) {
   const metrics = new OperatorMetrics(false);
   const now = clock.now;
   if (options.tokensController ?? true) kube.onCreate(paths.secrets, tokensController(kube, options.issue));
+  const copyCheck = new CopyCheck({
+    client: kube,
+    now,
+    localServer: new URL('https://127.0.0.1:6443'),
+    localCa: async () => undefined,
+    allowedServers: ['https://10.0.0.9:6443'],
+    run: copyServer(kube),
+  });
   const healer = new SecretHealer({
+    recheckCopy: (probe, spec) => copyCheck.check(probe, spec, true),
     client: kube,
     recorder: events,
     metrics,
@@ -153,6 +164,7 @@ export function fakeOperator(options: OperatorOptions = {}) {
         now,
       }),
       TokenReview: new TokenReviewCheckKind({ client: kube, now }),
+      Copy: copyCheck,
     },
     recorder: events,
     metrics,
@@ -327,5 +339,27 @@ export function fixedKeys(...trusted: string[]): KeyFacts & { set(...kids: strin
     set: (...kids) => {
       current = new Set(kids);
     },
+  };
+}
+
+/**
+ * The requests a consumer of a copy makes, answered as the fake apiserver's token table says: 200 and a
+ * SelfSubjectReview naming the account for a token it accepts, 401 otherwise. Records each server asked.
+ */
+export function copyServer(kube: FakeKube, asked: string[] = []): NonNullable<CopyCheckDeps['run']> {
+  return async (options) => {
+    asked.push(`${options.apiserverHost ?? ''}:${options.apiserverPort ?? ''}`);
+    const token = options.material?.token ?? '';
+    const username = kube.authenticatedAs(token);
+    const answer = probeResult(username ? 200 : 401);
+    return {
+      result: {
+        ...answer,
+        apiserver: `${options.apiserverHost ?? ''}:${options.apiserverPort ?? ''}`,
+        token: readTokenClaims(token),
+        identity: username ? { outcome: 'identity', username } : answer.identity,
+      },
+      secrets: [token],
+    };
   };
 }
