@@ -2,6 +2,7 @@
 # Tears the test cluster down and leaves nothing behind: processes (by pid file), pod
 # containers, mounts under the cluster dir, the bridge, the route, iptables rules, and
 # the cluster dir itself. Build caches stay. --keep-state keeps certs, keys, etcd data and logs.
+# The second cluster (second/up.sh), if any, is stopped first; its state dir is inside the cluster dir.
 set -euo pipefail
 START_TS=$(date +%s)
 source "$(dirname "$0")/lib/common.sh"
@@ -18,6 +19,8 @@ take_cluster_lock
 
 log "stopping the test cluster"
 mkdir -p "$LOGS"
+# the second, control-plane-only cluster (second/up.sh) first: its apiserver listens on our bridge
+if [[ -d $STATE/second ]]; then bash "$CLUSTER_SRC/second/down.sh" --keep-state; fi
 stop_everything
 if [[ -z $keep ]]; then
   if [[ -s $STATE/created-paths ]]; then

@@ -25,4 +25,6 @@ fi
 if guard_installed 2>/dev/null; then echo "network guard            installed"; else echo "network guard            MISSING"; healthy=""; fi
 load_sa_keys 2>/dev/null && echo "service-account keys     signing $(basename "$SA_SIGNING_KEY"), verifying: $(for k in $SA_VERIFY_KEYS; do basename "$k"; done | tr '\n' ' ')" || true
 echo "state $STATE  logs $LOGS  kubeconfig $ADMIN_KUBECONFIG"
+# one line for the second, control-plane-only cluster (second/status.sh); it does not change the exit status
+bash "$CLUSTER_SRC/second/status.sh" --line || true
 [[ -n $healthy ]] && echo "status: UP" || { echo "status: DOWN or degraded"; exit 1; }

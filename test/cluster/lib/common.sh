@@ -21,6 +21,12 @@ SERVICE_CIDR=10.96.0.0/24
 KUBERNETES_SVC_IP=10.96.0.1
 APISERVER_PORT=6443
 APISERVER_URL=https://$BRIDGE_IP:$APISERVER_PORT
+# More per-cluster settings that lib/components.sh and lib/pki.sh read when they start a component or
+# write a kubeconfig. lib/second.sh sets its own (and the optional SA_JWKS_URI, KCM_SECURE_PORT,
+# KCM_CONTROLLERS, CONTROL_PLANE_ONLY) for the second, control-plane-only cluster.
+CLUSTER_NAME=authprobe        # cluster and context name in its kubeconfigs
+ETCD_CLIENT_PORT=2379 ETCD_PEER_PORT=2380 ETCD_METRICS_PORT=2381
+SA_ISSUER=https://kubernetes.default.svc.cluster.local
 
 LOGS=$STATE/logs
 PIDS=$STATE/pids

@@ -57,27 +57,31 @@ start_etcd() {
   # plain HTTP on loopback only; nothing else can reach it
   start_proc etcd "$ETCD_BIN/etcd" \
     --name authprobe --data-dir "$STATE/etcd" \
-    --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
-    --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
-    --initial-cluster authprobe=http://127.0.0.1:2380 --listen-metrics-urls http://127.0.0.1:2381 \
+    --listen-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster "authprobe=http://127.0.0.1:$ETCD_PEER_PORT" --listen-metrics-urls "http://127.0.0.1:$ETCD_METRICS_PORT" \
     --quota-backend-bytes 2147483648 --log-level warn
 }
-etcd_healthy() { curl -fsS --max-time 2 http://127.0.0.1:2379/health | grep -q '"health":"true"'; }
+etcd_healthy() { curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_CLIENT_PORT/health" | grep -q '"health":"true"'; }
 
 # ---------- kube-apiserver ----------
 apiserver_args() { # prints one argument per line, built from the current SA key set
   load_sa_keys
   local k
   printf '%s\n' \
-    --etcd-servers=http://127.0.0.1:2379 \
+    --etcd-servers="http://127.0.0.1:$ETCD_CLIENT_PORT" \
     --bind-address="$BRIDGE_IP" --advertise-address="$BRIDGE_IP" --secure-port="$APISERVER_PORT" \
     --service-cluster-ip-range="$SERVICE_CIDR" \
     --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
-    --client-ca-file="$PKI/ca.crt" \
+    --client-ca-file="$PKI/ca.crt"
+  # its client identity towards the kubelet; a control-plane-only cluster (lib/second.sh) has no node
+  [[ -n ${CONTROL_PLANE_ONLY:-} ]] || printf '%s\n' \
     --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
     --kubelet-certificate-authority="$PKI/ca.crt" \
-    --kubelet-preferred-address-types=InternalIP \
-    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --kubelet-preferred-address-types=InternalIP
+  printf '%s\n' \
+    --service-account-issuer="$SA_ISSUER" \
+    ${SA_JWKS_URI:+"--service-account-jwks-uri=$SA_JWKS_URI"} \
     --service-account-signing-key-file="$SA_SIGNING_KEY.key" \
     --authorization-mode=Node,RBAC \
     --enable-admission-plugins=NodeRestriction \
@@ -122,8 +126,10 @@ start_controller_manager() {
     --root-ca-file="$PKI/ca.crt" --use-service-account-credentials=true \
     --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
     --service-cluster-ip-range="$SERVICE_CIDR" --allocate-node-cidrs=false \
-    --profiling=false
+    --profiling=false \
+    ${KCM_SECURE_PORT:+"--secure-port=$KCM_SECURE_PORT"} ${KCM_CONTROLLERS:+"--controllers=$KCM_CONTROLLERS"}
 }
+controller_manager_healthy() { curl -fsSk --max-time 2 "https://127.0.0.1:${KCM_SECURE_PORT:-10257}/healthz" | grep -q ok; }
 start_scheduler() {
   local kc=$STATE/config/scheduler.kubeconfig
   start_proc kube-scheduler "$K8S_BIN/kube-scheduler" \

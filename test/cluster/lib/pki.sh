@@ -55,15 +55,25 @@ write_sa_kcm_key_env() {
   _write_sa_keys_file "$SA_SIGNING_KEY" "$1" $SA_VERIFY_KEYS
 }
 
-ensure_pki() {
+_ensure_ca() { # <common name>: the cluster CA in $PKI (ca.crt, ca.key), made once
   mkdir -p "$PKI"
   chmod 700 "$PKI"
   if [[ ! -s $PKI/ca.crt ]]; then
     openssl genrsa -out "$PKI/ca.key" 2048 2>/dev/null
-    openssl req -x509 -new -key "$PKI/ca.key" -subj "/CN=authprobe-test-ca" -days 3650 -sha256 \
+    openssl req -x509 -new -key "$PKI/ca.key" -subj "/CN=$1" -days 3650 -sha256 \
       -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
       -out "$PKI/ca.crt" 2>/dev/null
   fi
+}
+_ensure_sa_keys() { # the first service-account key, unless sa-keys.env already names the current ones
+  if [[ ! -s $SA_KEYS_ENV ]]; then
+    local k; k=$(new_sa_key)
+    write_sa_keys_env "$k" "$k"
+  fi
+}
+
+ensure_pki() {
+  _ensure_ca authprobe-test-ca
   _mkcert apiserver "/CN=kube-apiserver" \
     "DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,DNS:localhost,IP:$KUBERNETES_SVC_IP,IP:$BRIDGE_IP,IP:127.0.0.1"
   _mkcert apiserver-kubelet-client "/O=authprobe:apiserver-kubelet-client/CN=kube-apiserver-kubelet-client"
@@ -74,10 +84,11 @@ ensure_pki() {
   _mkcert kubelet "/O=system:nodes/CN=system:node:$NODE_NAME"
   # the kubelet's own serving cert, so the apiserver can reach it at the node IP
   _mkcert kubelet-serving "/CN=$NODE_NAME" "DNS:$NODE_NAME,IP:$BRIDGE_IP"
-  if [[ ! -s $SA_KEYS_ENV ]]; then
-    local k; k=$(new_sa_key)
-    write_sa_keys_env "$k" "$k"
-  fi
+  _ensure_sa_keys
+}
+
+kid_of_pub() { # <public key file>: the key id the apiserver puts in tokens, base64url(sha256(PKIX DER))
+  openssl pkey -pubin -in "$1" -outform DER | openssl dgst -sha256 -binary | base64 -w0 | tr '+/' '-_' | tr -d '='
 }
 
 load_sa_keys() { # sets SA_SIGNING_KEY, SA_VERIFY_KEYS and SA_KCM_SIGNING_KEY
@@ -94,7 +105,7 @@ write_kubeconfig() { # <file> <user> <cert name>
 apiVersion: v1
 kind: Config
 clusters:
-- name: authprobe
+- name: $CLUSTER_NAME
   cluster:
     server: $APISERVER_URL
     certificate-authority-data: $(base64 -w0 "$PKI/ca.crt")
@@ -104,9 +115,9 @@ users:
     client-certificate-data: $(base64 -w0 "$PKI/$cert.crt")
     client-key-data: $(base64 -w0 "$PKI/$cert.key")
 contexts:
-- name: authprobe
-  context: {cluster: authprobe, user: $user}
-current-context: authprobe
+- name: $CLUSTER_NAME
+  context: {cluster: $CLUSTER_NAME, user: $user}
+current-context: $CLUSTER_NAME
 KC
   chmod 600 "$f.tmp"
   mv -f "$f.tmp" "$f"

@@ -68,7 +68,6 @@ kube_proxy_synced_since() {
 }
 # /readyz includes sched-handler-sync: its informers have synced. Health paths need no credentials.
 scheduler_ready() { curl -fsSk --max-time 2 https://127.0.0.1:10259/readyz | grep -q ok; }
-controller_manager_healthy() { curl -fsSk --max-time 2 https://127.0.0.1:10257/healthz | grep -q ok; }
 # The kubelet renewed its node lease at or after <epoch>: it is talking to the apiserver again.
 kubelet_renewed_lease_since() {
   local t
