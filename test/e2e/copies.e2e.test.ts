@@ -230,7 +230,11 @@ beforeAll(async () => {
       AUTHPROBE_OPERATOR_NAMESPACE: opNs,
       AUTHPROBE_WATCH_NAMESPACES: ns,
       AUTHPROBE_LEADER_ELECTION: 'false',
-      AUTHPROBE_ALLOWED_COPY_SERVERS: `${SERVICE_SERVER},${DEAD_SERVER}`,
+      AUTHPROBE_ALLOWED_COPY_SERVERS: DEAD_SERVER,
+      // What a pod of the cluster (the operator's, installed by the chart) is told; here the operator is
+      // a host process: the kubernetes Service's address is this cluster's, where copies used by pods point.
+      KUBERNETES_SERVICE_HOST: '10.96.0.1',
+      KUBERNETES_SERVICE_PORT: '443',
     },
     'copies-op',
   );

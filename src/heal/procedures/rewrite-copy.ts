@@ -75,6 +75,16 @@ export class RewriteCopy {
           `own tooling; authprobe keeps checking it.`,
       );
     }
+    // The rejected token must itself say it was this account's (its own `sub` claim): a copy of someone
+    // else's token is not this AuthProbe's to rewrite.
+    const expected = serviceAccountUsername(ns, ctx.spec.serviceAccountName);
+    const issuedFor = readTokenClaims(found.copy.token).subject;
+    if (why === 'rejected' && issuedFor !== expected) {
+      return blocked(
+        `The rejected token in secret ${copy.secretName} was issued for ${issuedFor ?? 'an unknown subject'}, not for ` +
+          `${expected}: it is not provably a copy of this account's token, so nothing was written.`,
+      );
+    }
     const minted = await this.mint(ctx);
     if ('kind' in minted) return minted;
     const data = rewriteCopy(found.secret.data, copy, minted.token);

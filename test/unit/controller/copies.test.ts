@@ -23,14 +23,17 @@ const COPY = 'ci-kubeconfig';
 const copyPath = apiPaths.secret(NS, COPY);
 const text = (data: string | undefined) => Buffer.from(data ?? '', 'base64').toString('utf8');
 /** A JWT-shaped token with an issue and expiry time (seconds), as TokenRequest makes them. */
-const jwt = (name: string, iat: number, exp: number) =>
+const jwt = (name: string, iat: number, exp: number, sub = USERNAME) =>
   [
     Buffer.from(JSON.stringify({ alg: 'RS256', kid: 'k1' })).toString('base64url'),
     Buffer.from(
-      JSON.stringify({ iss: 'https://kubernetes.default.svc', sub: USERNAME, iat, exp, name }),
+      JSON.stringify({ iss: 'https://kubernetes.default.svc', sub, iat, exp, name }),
     ).toString('base64url'),
     'sig',
   ].join('.');
+
+/** A rejected token of the account (its claims name it; the fake apiserver does not accept it). */
+const DEAD = jwt('dead', 1, 2);
 
 const kubeconfig = (server: string, token: string) => `# hand-written
 apiVersion: v1
@@ -89,7 +92,7 @@ describe('check Copy', () => {
   });
 
   it('a rejected copy is confirmed by a second check, then only its token is rewritten, with a resourceVersion precondition', async () => {
-    const op = world('dead-token');
+    const op = world(DEAD);
     const before = op.kube.peek<SecretJson>(copyPath) as SecretJson;
     await op.reconcile();
     expect(op.events.reasons()).toEqual([
@@ -140,7 +143,7 @@ describe('check Copy', () => {
   });
 
   it('a rejected copy used with another (allowed) cluster is reported, never written with a token of this one', async () => {
-    const op = world('dead-token', { server: 'https://10.0.0.9:6443' });
+    const op = world(DEAD, { server: 'https://10.0.0.9:6443' });
     await op.reconcile();
     expect(ready(op.kube)).toMatchObject({ status: 'False', reason: HealReason.HealBlocked });
     expect(ready(op.kube)?.message).toMatch(/another cluster/);
@@ -148,8 +151,16 @@ describe('check Copy', () => {
     expect(op.kube.callsTo('POST', `${apiPaths.serviceAccount(NS, SA)}/token`)).toEqual([]);
   });
 
+  it("a rejected token that says it was another account's is not rewritten", async () => {
+    const op = world(jwt('other', 1, 2, `system:serviceaccount:${NS}:other`));
+    await op.reconcile();
+    expect(ready(op.kube)).toMatchObject({ status: 'False', reason: HealReason.HealBlocked });
+    expect(ready(op.kube)?.message).toMatch(/not provably a copy of this account's token/);
+    expect(op.kube.callsTo('PATCH', copyPath)).toEqual([]);
+  });
+
   it('DryRun says what it would write and writes nothing', async () => {
-    const op = world('dead-token', { spec: { heal: { policy: 'DryRun' } } });
+    const op = world(DEAD, { spec: { heal: { policy: 'DryRun' } } });
     await op.reconcile();
     expect(op.events.reasons()).toContain(EventReason.HealDryRun);
     expect(op.kube.callsTo('PATCH', copyPath)).toEqual([]);
