@@ -80,8 +80,13 @@ export interface ResolvedCopy {
   format: CopyFormat;
   key?: string;
   user?: string;
+  serviceAccountNamespace?: string;
   renew:
-    | { from: Extract<RenewSource, 'TokenRequest'>; expirationSeconds: number }
+    | {
+        from: Extract<RenewSource, 'TokenRequest'>;
+        expirationSeconds: number;
+        credentialsSecretName?: string;
+      }
     | { from: Extract<RenewSource, 'Secret'>; secretName: string };
 }
 
@@ -211,6 +216,8 @@ function resolveCopy(copy: CopySpec | undefined, source: TokenSource): ResolvedC
       return 'spec.copy.renew.secretName is required with spec.copy.renew.from: Secret';
     if (copy.renew.expirationSeconds !== undefined)
       return 'spec.copy.renew.expirationSeconds only applies to spec.copy.renew.from: TokenRequest';
+    if (copy.renew.credentialsSecretName !== undefined)
+      return 'spec.copy.renew.credentialsSecretName only applies to spec.copy.renew.from: TokenRequest';
     renew = { from, secretName: copy.renew.secretName };
   } else {
     if (copy.renew?.secretName !== undefined)
@@ -218,13 +225,21 @@ function resolveCopy(copy: CopySpec | undefined, source: TokenSource): ResolvedC
     const expirationSeconds = copy.renew?.expirationSeconds ?? COPY_RENEW_DEFAULTS.expirationSeconds;
     if (expirationSeconds < COPY_EXPIRATION_BOUNDS_S.min || expirationSeconds > COPY_EXPIRATION_BOUNDS_S.max)
       return `spec.copy.renew.expirationSeconds: ${expirationSeconds} is not between 600 and 31536000`;
-    renew = { from, expirationSeconds };
+    const credentialsSecretName = copy.renew?.credentialsSecretName;
+    renew = {
+      from,
+      expirationSeconds,
+      ...(credentialsSecretName !== undefined ? { credentialsSecretName } : {}),
+    };
   }
   return {
     secretName: copy.secretName,
     format,
     ...(copy.key !== undefined ? { key: copy.key } : {}),
     ...(copy.user !== undefined ? { user: copy.user } : {}),
+    ...(copy.serviceAccountNamespace !== undefined
+      ? { serviceAccountNamespace: copy.serviceAccountNamespace }
+      : {}),
     renew,
   };
 }

@@ -97,6 +97,11 @@ export interface CopySpec {
   key?: string;
   /** Kubeconfig: the user whose token is the copy (default: the current context's user). */
   user?: string;
+  /**
+   * The account's namespace on the server the copy is used with (default: the AuthProbe's). Another
+   * namespace only for a copy used with another cluster.
+   */
+  serviceAccountNamespace?: string;
   /** How a new token is made when the copy is proven invalid or about to expire. */
   renew?: CopyRenewSpec;
 }
@@ -108,6 +113,11 @@ export interface CopyRenewSpec {
   expirationSeconds?: number;
   /** Secret: the account's token secret (kubernetes.io/service-account-token). */
   secretName?: string;
+  /**
+   * TokenRequest for a copy used with another cluster: a Secret (key "kubeconfig") with a credential for
+   * that cluster that may create serviceaccounts/token for the account.
+   */
+  credentialsSecretName?: string;
 }
 
 export interface TokenSpec {

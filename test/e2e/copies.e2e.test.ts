@@ -1,11 +1,14 @@
 /**
- * Tokens copied out of their secret (issue #13), on the real cluster: a kubeconfig Secret and an Argo
- * CD cluster Secret, each used by a consumer Deployment that talks to the apiserver through
- * @kubernetes/client-node (test/e2e/fixtures/copy-consumer.mjs) and logs OK or FAIL. Then:
+ * Tokens copied out of their secret (issue #13), on real clusters: a kubeconfig Secret for this cluster
+ * and an Argo CD cluster Secret for the second, control-plane-only cluster (npm run cluster:second:up),
+ * each used by a consumer Deployment that talks to its apiserver through @kubernetes/client-node
+ * (test/e2e/fixtures/copy-consumer.mjs) and logs OK or FAIL. Then:
  * - a copy of another account's token, a server that does not answer, a CA that does not match and a
  *   server the admin did not allow each get their own reason, and nothing is written;
- * - after a key rotation both copies are rewritten (CopyRewritten) within interval + 30 s, their
- *   consumers log OK again, and every other byte of each Secret is as it was;
+ * - after a key rotation of the cluster that issued it, each copy is rewritten (CopyRewritten) within
+ *   interval + 30 s (the second cluster's token minted there with a credential the user gave, allowed
+ *   nothing but serviceaccounts/token for that account), its consumer logs OK again, and every other
+ *   byte of each Secret is as it was;
  * - a copy holding a 10-minute TokenRequest token is renewed at half its lifetime, with no failure in
  *   its consumer.
  */
@@ -46,6 +49,9 @@ let opNs: string;
 let image: string;
 let operator: OperatorProcess;
 let caPem: string;
+/** The second cluster: its admin kubeconfig, server, CA, and the namespace this test owns there. */
+let second: { kubeconfig: string; server: string; caPem: string; caFile: string; ns: string };
+const k2 = (...args: string[]) => kubectl('--kubeconfig', second.kubeconfig, ...args);
 const originals: Record<string, Record<string, string>> = {};
 
 const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
@@ -162,6 +168,90 @@ async function consumerOkAfter(name: string, since: number, timeoutMs: number): 
   );
 }
 
+/** A client certificate for `user`, signed by the second cluster's CA (read from its state dir). */
+async function clientCertificate(user: string, caFile: string): Promise<{ cert: string; key: string }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'authprobe-minter-'));
+  const f = (name: string) => path.join(dir, name);
+  try {
+    await run('openssl', [
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      `/CN=${user}`,
+      '-keyout',
+      f('key.pem'),
+      '-out',
+      f('req.pem'),
+    ]);
+    await run('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      f('req.pem'),
+      '-CA',
+      caFile,
+      '-CAkey',
+      caFile.replace(/ca\.crt$/, 'ca.key'),
+      '-CAcreateserial',
+      '-CAserial',
+      f('ca.srl'),
+      '-days',
+      '1',
+      '-out',
+      f('cert.pem'),
+    ]);
+    return { cert: await readFile(f('cert.pem'), 'utf8'), key: await readFile(f('key.pem'), 'utf8') };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Brings the second cluster up and gives this test a namespace there with argocd-manager and its minter. */
+async function secondCluster(): Promise<typeof second> {
+  await clusterScript('second/up');
+  const env = Object.fromEntries(
+    (await clusterScript('second/env'))
+      .split('\n')
+      .map((l) => /^export (\w+)=(.*)$/.exec(l.trim()))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => [m[1], m[2]]),
+  ) as Record<string, string>;
+  const s = {
+    kubeconfig: env['KUBECONFIG2'] ?? '',
+    server: env['AUTHPROBE_SECOND_SERVER'] ?? '',
+    caPem: await readFile(env['AUTHPROBE_SECOND_CA'] ?? '', 'utf8'),
+    ns: `copies-remote-${Date.now().toString(36)}`,
+    caFile: env['AUTHPROBE_SECOND_CA'] ?? '',
+  };
+  second = s;
+  await k2('create', 'namespace', s.ns);
+  await k2('create', 'serviceaccount', 'argocd-manager', '-n', s.ns);
+  // The minimal Role the README shows: the minter may create tokens of argocd-manager, nothing else.
+  await k2(
+    'create',
+    'role',
+    'mint-argocd-manager',
+    '-n',
+    s.ns,
+    '--verb=create',
+    '--resource=serviceaccounts/token',
+    '--resource-name=argocd-manager',
+  );
+  await k2(
+    'create',
+    'rolebinding',
+    'mint-argocd-manager',
+    '-n',
+    s.ns,
+    '--role=mint-argocd-manager',
+    '--user=authprobe-minter',
+  );
+  return s;
+}
+
+/** A CA that signed nothing the cluster serves. */
 async function selfSignedCa(): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'authprobe-ca-'));
   try {
@@ -207,11 +297,31 @@ beforeAll(async () => {
     kubeconfig: kubeconfig(SERVICE_SERVER, caPem, deployer),
     note: 'owned by CI',
   });
+  const remote = await secondCluster();
+  const managerToken = (
+    await k2('create', 'token', 'argocd-manager', '-n', remote.ns, '--duration=24h')
+  ).trim();
   await copySecret(
     'cluster-prod',
-    { name: 'prod', server: SERVICE_SERVER, config: argoConfig(deployer, caPem) },
+    { name: 'prod', server: remote.server, config: argoConfig(managerToken, remote.caPem) },
     { 'argocd.argoproj.io/secret-type': 'cluster' },
   );
+  const minter = await clientCertificate('authprobe-minter', remote.caFile);
+  await copySecret('second-minter', {
+    kubeconfig: `apiVersion: v1
+kind: Config
+clusters:
+- name: second
+  cluster: {server: '${remote.server}', certificate-authority-data: ${b64(remote.caPem)}}
+users:
+- name: minter
+  user: {client-certificate-data: ${b64(minter.cert)}, client-key-data: ${b64(minter.key)}}
+contexts:
+- name: second
+  context: {cluster: second, user: minter}
+current-context: second
+`,
+  });
   await apply({
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -223,14 +333,25 @@ beforeAll(async () => {
   await apply(consumer('kubeconfig-consumer', 'ci-kubeconfig', 'kubeconfig'));
   await apply(consumer('argocd-consumer', 'cluster-prod', 'argocd'));
   await apply(copyProbe('ci-kubeconfig', { secretName: 'ci-kubeconfig', format: 'Kubeconfig' }));
-  await apply(copyProbe('cluster-prod', { secretName: 'cluster-prod', format: 'ArgoCDCluster' }));
+  await apply(
+    copyProbe(
+      'cluster-prod',
+      {
+        secretName: 'cluster-prod',
+        format: 'ArgoCDCluster',
+        serviceAccountNamespace: remote.ns,
+        renew: { credentialsSecretName: 'second-minter' },
+      },
+      'argocd-manager',
+    ),
+  );
   operator = startOperator(
     {
       AUTHPROBE_IMAGE: image,
       AUTHPROBE_OPERATOR_NAMESPACE: opNs,
       AUTHPROBE_WATCH_NAMESPACES: ns,
       AUTHPROBE_LEADER_ELECTION: 'false',
-      AUTHPROBE_ALLOWED_COPY_SERVERS: DEAD_SERVER,
+      AUTHPROBE_ALLOWED_COPY_SERVERS: `${DEAD_SERVER},${remote.server}`,
       // What a pod of the cluster (the operator's, installed by the chart) is told; here the operator is
       // a host process: the kubernetes Service's address is this cluster's, where copies used by pods point.
       KUBERNETES_SERVICE_HOST: '10.96.0.1',
@@ -261,7 +382,7 @@ describe('a copied token', () => {
       ns,
     );
     expect(ap.status.lastProbe.identity).toBe(`system:serviceaccount:${ns}:deployer`);
-    expect(ap.status.lastProbe.message).toContain(`used with ${SERVICE_SERVER}`);
+    expect(ap.status.lastProbe.message).toContain('used with https://10.96.0.1)');
   });
 
   it("another account's token, a server that does not answer, a wrong CA and a server not allowed: own reasons, no write", async () => {
@@ -299,23 +420,27 @@ describe('a copied token', () => {
       expect((await eventsFor(ns, 'AuthProbe', name)).map((e) => e.reason)).not.toContain('CopyRewritten');
   }, 180_000);
 
-  it('is rewritten after a key rotation within interval + 30 s; the consumers recover; every other byte stays', async () => {
-    await clusterScript('rotate-sa-key');
-    const rotatedAt = Date.now();
-    for (const name of ['ci-kubeconfig', 'cluster-prod']) {
+  it('is rewritten after a key rotation of its cluster within interval + 30 s; the consumers recover; every other byte stays', async () => {
+    const rotatedAt: Record<string, number> = {};
+    for (const [name, rotate] of [
+      ['ci-kubeconfig', 'rotate-sa-key'],
+      ['cluster-prod', 'second/rotate-sa-key'],
+    ] as const) {
+      await clusterScript(rotate);
+      rotatedAt[name] = Date.now();
       await waitFor(`${name} to be rewritten and Ready`, (INTERVAL_S + 30) * 1000 + 30_000, async () => {
         const ap = await kubectlJson<{
           status?: {
-            heals?: { count?: number; lastAction?: string };
+            heals?: { count?: number };
             conditions?: Array<{ type: string; status: string }>;
           };
         }>('get', 'authprobe', name, '-n', ns);
         const ready = ap.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
         return ready && (ap.status?.heals?.count ?? 0) >= 1 ? ap : undefined;
       });
-      const elapsed = Date.now() - rotatedAt;
+      const elapsed = Date.now() - (rotatedAt[name] ?? 0);
       process.stdout.write(
-        `${name} rewritten and Ready ${elapsed} ms after the rotation (interval ${INTERVAL_S}s)\n`,
+        `${name} rewritten and Ready ${elapsed} ms after its cluster's rotation (interval ${INTERVAL_S}s)\n`,
       );
       expect(elapsed).toBeLessThanOrEqual((INTERVAL_S + 30) * 1000);
       const reasons = (await eventsFor(ns, 'AuthProbe', name)).map((e) => e.reason);
@@ -326,29 +451,38 @@ describe('a copied token', () => {
     // Every other byte: the data with the new token put back to the old one is the original.
     const kube = (await secret('ci-kubeconfig')).data ?? {};
     const argo = (await secret('cluster-prod')).data ?? {};
-    const oldToken =
-      /token: (\S+)\n/.exec(
-        unb64(originals['ci-kubeconfig']?.['kubeconfig']).split('name: deployer')[1] ?? '',
-      )?.[1] ?? '';
+    const tokenIn = (text: string) => /token: (\S+)\n/.exec(text.split('name: deployer')[1] ?? '')?.[1] ?? '';
+    const oldKubeText = unb64(originals['ci-kubeconfig']?.['kubeconfig']);
     const newKube = unb64(kube['kubeconfig']);
-    const newToken = /token: (\S+)\n/.exec(newKube.split('name: deployer')[1] ?? '')?.[1] ?? '';
-    expect(newToken).not.toBe(oldToken);
-    expect(newKube.replace(newToken, oldToken)).toBe(unb64(originals['ci-kubeconfig']?.['kubeconfig']));
+    expect(tokenIn(newKube)).not.toBe(tokenIn(oldKubeText));
+    expect(newKube.replace(tokenIn(newKube), tokenIn(oldKubeText))).toBe(oldKubeText);
     expect(kube['note']).toBe(originals['ci-kubeconfig']?.['note']);
+    const oldArgoText = unb64(originals['cluster-prod']?.['config']);
+    const oldArgo = JSON.parse(oldArgoText) as { bearerToken: string };
     const newArgo = JSON.parse(unb64(argo['config'])) as { bearerToken: string };
-    expect(unb64(argo['config']).replace(newArgo.bearerToken, oldToken)).toBe(
-      unb64(originals['cluster-prod']?.['config']),
-    );
+    expect(newArgo.bearerToken).not.toBe(oldArgo.bearerToken);
+    expect(unb64(argo['config']).replace(newArgo.bearerToken, oldArgo.bearerToken)).toBe(oldArgoText);
     expect(argo['server']).toBe(originals['cluster-prod']?.['server']);
     expect(argo['name']).toBe(originals['cluster-prod']?.['name']);
     expect((await secret('cluster-prod')).metadata.labels).toEqual({
       'argocd.argoproj.io/secret-type': 'cluster',
     });
+    // The new token is the second cluster's, for argocd-manager there.
+    const claims = JSON.parse(
+      Buffer.from(newArgo.bearerToken.split('.')[1] ?? '', 'base64url').toString('utf8'),
+    ) as { iss?: string; sub?: string };
+    expect(claims).toMatchObject({
+      iss: 'https://second.authprobe.test',
+      sub: `system:serviceaccount:${second.ns}:argocd-manager`,
+    });
     // The consumers, which read the copy again for every call, authenticate again.
-    const since = Math.floor(rotatedAt / 1000);
-    await consumerOkAfter('kubeconfig-consumer', since, 120_000);
-    await consumerOkAfter('argocd-consumer', since, 120_000);
-  }, 300_000);
+    await consumerOkAfter(
+      'kubeconfig-consumer',
+      Math.floor((rotatedAt['ci-kubeconfig'] ?? 0) / 1000),
+      120_000,
+    );
+    await consumerOkAfter('argocd-consumer', Math.floor((rotatedAt['cluster-prod'] ?? 0) / 1000), 120_000);
+  }, 360_000);
 
   it('holding a 10-minute TokenRequest token, is renewed at half its lifetime with no failure in its consumer', async () => {
     const first = (await kubectl('create', 'token', 'deployer', '-n', ns, '--duration=10m')).trim();

@@ -84,8 +84,10 @@ export class CopyCheck extends PodlessCheck {
   ): Promise<{ verdict: Verdict; found?: CopyFound }> {
     const copy = spec.copy as ResolvedCopy;
     const ns = probe.metadata.namespace;
+    // The identity a working copy must have: the account, in its namespace on the copy's server.
     const ctx = {
       ...classifyContext(probe, spec),
+      ...(copy.serviceAccountNamespace ? { namespace: copy.serviceAccountNamespace } : {}),
       tokenSource: 'Secret' as const,
       secretName: copy.secretName,
     };

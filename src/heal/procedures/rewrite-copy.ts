@@ -17,6 +17,8 @@ import {
 import { reviewToken } from '../../kube/token-review.js';
 import type { ResolvedSpec } from '../../api/defaults.js';
 import { readTokenClaims } from '../../probe/claims.js';
+import { KubeClient, type KubeApi } from '../../kube/client.js';
+import { mintingAccess } from '../../copies/minting-credentials.js';
 import { restartConsumers } from '../workloads.js';
 import { blocked, type HealContext, type HealServices, type ProcedureResult } from './procedure.js';
 
@@ -67,17 +69,25 @@ export class RewriteCopy {
     const { client, recorder } = this.services;
     const copy = ctx.spec.copy as ResolvedCopy;
     const ns = ctx.probe.metadata.namespace;
-    if (!found.local) {
+    const accountNs = copy.serviceAccountNamespace ?? ns;
+    if (found.local && accountNs !== ns) {
+      return blocked(
+        `spec.copy.serviceAccountNamespace (${accountNs}) names another namespace of this cluster: tokens are only ` +
+          `minted for accounts of the AuthProbe's own namespace, so nothing was written.`,
+      );
+    }
+    if (!found.local && (copy.renew.from !== 'TokenRequest' || !copy.renew.credentialsSecretName)) {
       // A token of this cluster's account would not authenticate there: never write one.
       return blocked(
-        `The copy in secret ${copy.secretName} is used with ${found.server.origin}, another cluster: the operator ` +
-          `mints tokens only for accounts of this cluster, so nothing was written. Renew it with that cluster's ` +
-          `own tooling; authprobe keeps checking it.`,
+        `The copy in secret ${copy.secretName} is used with ${found.server.origin}, another cluster: a new token ` +
+          `can only come from that cluster. Give the operator a credential for it that may create ` +
+          `serviceaccounts/token for ${accountNs}/${ctx.spec.serviceAccountName} (spec.copy.renew.credentialsSecretName); ` +
+          `nothing was written.`,
       );
     }
     // The rejected token must itself say it was this account's (its own `sub` claim): a copy of someone
     // else's token is not this AuthProbe's to rewrite.
-    const expected = serviceAccountUsername(ns, ctx.spec.serviceAccountName);
+    const expected = serviceAccountUsername(accountNs, ctx.spec.serviceAccountName);
     const issuedFor = readTokenClaims(found.copy.token).subject;
     if (why === 'rejected' && issuedFor !== expected) {
       return blocked(
@@ -85,7 +95,7 @@ export class RewriteCopy {
           `${expected}: it is not provably a copy of this account's token, so nothing was written.`,
       );
     }
-    const minted = await this.mint(ctx);
+    const minted = await this.mint(ctx, found);
     if ('kind' in minted) return minted;
     const data = rewriteCopy(found.secret.data, copy, minted.token);
     if (!data.ok)
@@ -147,13 +157,50 @@ export class RewriteCopy {
     return { kind: 'healed', action, verdict: healed };
   }
 
-  /** A new token of the account, from where the spec says. */
-  private async mint(ctx: HealContext): Promise<Minted | ProcedureResult> {
-    const { client, now } = this.services;
-    const copy = ctx.spec.copy as ResolvedCopy;
+  /**
+   * A client for the copy's (other) cluster from the user's minting credential: it must name the very
+   * server the copy is used with, so a token is never minted on a third cluster.
+   */
+  private async remoteClient(
+    ctx: HealContext,
+    found: CopyFound,
+    secretName: string,
+  ): Promise<KubeClient | ProcedureResult> {
     const ns = ctx.probe.metadata.namespace;
+    const secret = await getOrUndefined<SecretJson>(this.services.client, apiPaths.secret(ns, secretName), {
+      timeoutMs: 15_000,
+    });
+    if (!secret)
+      return blocked(
+        `The minting credential secret ${secretName} (spec.copy.renew.credentialsSecretName) does not exist.`,
+      );
+    const access = mintingAccess(secret.data, secretName);
+    if (!access.ok)
+      return blocked(`The minting credential is not usable: ${access.message}; nothing was written.`);
+    if (access.value.server.origin !== found.server.origin) {
+      return blocked(
+        `The minting credential in secret ${secretName} is for ${access.value.server.origin}, but the copy is used with ` +
+          `${found.server.origin}: nothing was written.`,
+      );
+    }
+    return new KubeClient(access.value);
+  }
+
+  /** A new token of the account, from where the spec says (for another cluster: from that cluster). */
+  private async mint(ctx: HealContext, found: CopyFound): Promise<Minted | ProcedureResult> {
+    const { now } = this.services;
+    const copy = ctx.spec.copy as ResolvedCopy;
+    const ns = copy.serviceAccountNamespace ?? ctx.probe.metadata.namespace;
     const account = ctx.spec.serviceAccountName;
     if (copy.renew.from === 'TokenRequest') {
+      let client: KubeApi = this.services.client;
+      let remote: KubeClient | undefined;
+      if (!found.local && copy.renew.credentialsSecretName) {
+        const opened = await this.remoteClient(ctx, found, copy.renew.credentialsSecretName);
+        if (!(opened instanceof KubeClient)) return opened;
+        remote = opened;
+        client = remote;
+      }
       try {
         const answer = await client.post<{ status?: { token?: string; expirationTimestamp?: string } }>(
           `${apiPaths.serviceAccount(ns, account)}/token`,
@@ -177,10 +224,13 @@ export class RewriteCopy {
       } catch (err) {
         return {
           kind: 'failed',
-          message: `The TokenRequest for ${ns}/${account} failed: ${errorMessage(err)}.`,
+          message: `The TokenRequest for ${ns}/${account}${remote ? ` on ${found.server.origin}` : ''} failed: ${errorMessage(err)}.`,
         };
+      } finally {
+        remote?.close();
       }
     }
+    const { client } = this.services;
     // From the account's own token secret: provably its secret, and its token authenticates as it.
     const options = { timeoutMs: 15_000 };
     const sa = await getOrUndefined<ServiceAccountJson>(

@@ -140,6 +140,7 @@ const specShape = {
       format: { type: 'string', required: false, enum: COPY_FORMATS, default: 'Token' },
       key: optionalString,
       user: optionalString,
+      serviceAccountNamespace: optionalString,
       renew: {
         type: 'object',
         required: false,
@@ -147,6 +148,7 @@ const specShape = {
           from: { type: 'string', required: false, enum: RENEW_SOURCES, default: COPY_RENEW_DEFAULTS.from },
           expirationSeconds: optionalInteger,
           secretName: optionalString,
+          credentialsSecretName: optionalString,
         },
       },
     },

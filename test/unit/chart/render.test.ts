@@ -221,6 +221,11 @@ describe('the admission policy', () => {
       '!variables.healAuto',
     ],
     [
+      "group('').resource('secrets').namespace(request.namespace).name(variables.copyCredentialsSecretName)",
+      'get',
+      "variables.copyCredentialsSecretName == ''",
+    ],
+    [
       "group('').resource('secrets').namespace(request.namespace).name(variables.copyRenewSecretName)",
       'get',
       '!variables.copyRenewFromSecret',
@@ -235,7 +240,7 @@ describe('the admission policy', () => {
   });
 
   it('asks the authorizer once per expression (each check costs a fixed share of the CEL budget)', () => {
-    expect(expressions).toHaveLength(12);
+    expect(expressions).toHaveLength(13);
     for (const e of expressions) expect(e.match(/\.check\(/g)).toHaveLength(1);
   });
 
