@@ -26,9 +26,9 @@ const text = (data: string | undefined) => Buffer.from(data ?? '', 'base64').toS
 const jwt = (name: string, iat: number, exp: number, sub = USERNAME) =>
   [
     Buffer.from(JSON.stringify({ alg: 'RS256', kid: 'k1' })).toString('base64url'),
-    Buffer.from(
-      JSON.stringify({ iss: 'https://kubernetes.default.svc', sub, iat, exp, name }),
-    ).toString('base64url'),
+    Buffer.from(JSON.stringify({ iss: 'https://kubernetes.default.svc', sub, iat, exp, name })).toString(
+      'base64url',
+    ),
     'sig',
   ].join('.');
 
