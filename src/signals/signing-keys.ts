@@ -43,7 +43,9 @@ export class SigningKeySignal {
       `Signing key ${change.removed.join(', ')} left the apiserver's trusted keys at ${new Date(change.at).toISOString()} ` +
         `(now trusted: ${[...change.trusted].join(', ')}). ${affected.length} AuthProbe token secret(s) carry ` +
         `tokens it signed and no longer authenticate${affected.length ? ` (${shown}${affected.length > 10 ? ', ...' : ''})` : ''}: ` +
-        `they are checked now, whatever their interval, and healed by their own rules.`,
+        `they are checked now, whatever their interval, and healed by their own rules. Running pods whose ` +
+        `projected tokens were issued before that time carry tokens it signed until the kubelet refreshes them ` +
+        `(at 80% of their lifetime): restart those that fail with 401 meanwhile; no secret replaces them.`,
     );
     this.deps.logger.warn(
       { removed: change.removed, affected: affected.length },
