@@ -248,7 +248,13 @@ export class AuthProbeReconciler implements Reconciler {
     const { metrics, healer, rotation } = this.deps;
     const ns = probe.metadata.namespace;
     const name = probe.metadata.name;
-    const named = nameRejectionCause(checked, this.deps.keys);
+    let named = nameRejectionCause(checked, this.deps.keys);
+    // "Not trusted" is only ever said of the set as it is now: a key added seconds ago (a rotation under
+    // way) is not yet in the last poll's set. The healer confirms this cause without waiting.
+    if (named.reason === ProbeReason.SigningKeyRetired && this.deps.keys?.refresh) {
+      await this.deps.keys.refresh();
+      named = nameRejectionCause(checked, this.deps.keys);
+    }
     let verdict = named;
     let heals = probe.status?.heals;
     let probeAgainNow = false;

@@ -7,6 +7,7 @@ import {
   HealProgress,
   HealReason,
   HealResult,
+  ProbeReason,
   type HealKind,
 } from '../api/reasons.js';
 import type { AuthProbe } from '../api/types.js';
@@ -129,7 +130,9 @@ export class SecretHealer implements Healer {
         probe.metadata.namespace,
         spec.token.secretName,
         spec.serviceAccountName,
-        this.deps.reconfirmAfterMs,
+        // A token signed by a key the apiserver does not publish (checked against the set just read) is
+        // rejected for that reason alone, not because the apiserver's secret cache lags: no second look.
+        input.verdict.reason === ProbeReason.SigningKeyRetired ? 0 : this.deps.reconfirmAfterMs,
       ));
     }
     const verdict = withInvalidatedCause(input.verdict, evidence?.invalidSince);

@@ -7,6 +7,8 @@ export interface KeyFacts {
   current(): ReadonlySet<string> | undefined;
   /** When a key id left the published set, if the operator saw it go. */
   retiredAt(kid: string): number | undefined;
+  /** Reads the set again now (a key may have been added seconds ago). */
+  refresh?(): Promise<void>;
 }
 
 /**

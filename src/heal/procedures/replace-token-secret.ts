@@ -18,6 +18,9 @@ import {
 import { reviewToken, type TokenReviewOutcome } from '../../kube/token-review.js';
 import { intentFor, replacementSecret, type HealIntent } from '../intent.js';
 import { restartConsumers } from '../workloads.js';
+
+/** The tokens controller fills a secret, and the apiserver's cache learns of it, within a few hundred ms. */
+const FILL_POLL_MS = 200;
 import {
   blocked,
   pollUntil,
@@ -162,10 +165,15 @@ export class ReplaceTokenSecret implements HealProcedure {
       };
     }
 
-    const token = await pollUntil(now, now() + fillTimeoutMs, async () => {
-      const filled = await read();
-      return filled && secretToken(filled);
-    });
+    const token = await pollUntil(
+      now,
+      now() + fillTimeoutMs,
+      async () => {
+        const filled = await read();
+        return filled && secretToken(filled);
+      },
+      FILL_POLL_MS,
+    );
     if (!token) {
       return {
         kind: 'failed',
@@ -220,10 +228,15 @@ export class ReplaceTokenSecret implements HealProcedure {
   private async reviewUntilAccepted(token: string): Promise<TokenReviewOutcome> {
     const { client, now, fillTimeoutMs } = this.services;
     let last: TokenReviewOutcome = { authenticated: false };
-    const accepted = await pollUntil(now, now() + fillTimeoutMs / 2, async () => {
-      last = await reviewToken(client, token);
-      return last.authenticated ? last : undefined;
-    });
+    const accepted = await pollUntil(
+      now,
+      now() + fillTimeoutMs / 2,
+      async () => {
+        last = await reviewToken(client, token);
+        return last.authenticated ? last : undefined;
+      },
+      FILL_POLL_MS,
+    );
     return accepted ?? last;
   }
 }
