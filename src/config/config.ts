@@ -203,7 +203,7 @@ const SETTINGS: { [K in keyof OperatorConfig]: Setting<K> } = {
     key: 'concurrency',
     flag: 'concurrency',
     description: 'AuthProbes reconciled at once',
-    default: () => '4',
+    default: () => '8',
     parse: integer(1, 64),
   },
   httpPort: {

@@ -6,8 +6,9 @@ describe('loadConfig', () => {
     const defaults = loadConfig([], {});
     expect(defaults.leaseDurationMs).toBe(15_000);
     expect(defaults.watchNamespaces).toEqual([]);
-    const fromEnv = loadConfig([], { AUTHPROBE_CONCURRENCY: '8', AUTHPROBE_WATCH_NAMESPACES: 'a, b' });
-    expect(fromEnv.concurrency).toBe(8);
+    const fromEnv = loadConfig([], { AUTHPROBE_CONCURRENCY: '6', AUTHPROBE_WATCH_NAMESPACES: 'a, b' });
+    expect(defaults.concurrency).toBe(8);
+    expect(fromEnv.concurrency).toBe(6);
     expect(fromEnv.watchNamespaces).toEqual(['a', 'b']);
     const fromFlags = loadConfig(['--concurrency=2', '--lease-duration', '30s'], {
       AUTHPROBE_CONCURRENCY: '8',
