@@ -77,9 +77,9 @@ export class AuthProbeReconciler implements Reconciler {
   /** AuthProbes whose ServiceAccount changed since their last reconcile (a hint). */
   private readonly changedDependencies = new Set<string>();
   /** AuthProbes whose last checked token is signed by a key the apiserver no longer trusts. */
-  private readonly keyRetired = new Set<string>();
+  private readonly keyRetired = new Marks();
   /** AuthProbes whose ServiceAccount was deleted: whatever their verdict, its tokens are dead now. */
-  private readonly accountGone = new Set<string>();
+  private readonly accountGone = new Marks();
   private readonly unwritten = new Map<string, UnwrittenCheck>();
 
   constructor(private readonly deps: AuthProbeReconcilerDeps) {
@@ -169,8 +169,17 @@ export class AuthProbeReconciler implements Reconciler {
       return { requeueAfterMs: seen.recheckInMs };
     }
     if (seen.kind === 'verdict') return this.recordCheck(check, probe, spec, seen, true);
-    if (this.keyRetired.delete(key)) return this.runCheck(check, probe, spec, 'KeyRetired', true);
-    if (this.accountGone.delete(key)) return this.runCheck(check, probe, spec, 'DependencyChanged', true);
+    // A mark is kept until its check is recorded: a reconcile that fails (say, a conflict) tries again.
+    for (const [marks, trigger] of [
+      [this.keyRetired, 'KeyRetired'],
+      [this.accountGone, 'DependencyChanged'],
+    ] as const) {
+      const mark = marks.get(key);
+      if (mark === undefined) continue;
+      const done = await this.runCheck(check, probe, spec, trigger, true);
+      marks.clear(key, mark);
+      return done;
+    }
 
     const decision = decideSchedule(
       probe,
@@ -425,4 +434,35 @@ function tokenKeyOf(v: Verdict): Pick<Verdict, 'tokenKeyID' | 'tokenIssuer'> {
     ...(v.tokenKeyID !== undefined ? { tokenKeyID: v.tokenKeyID } : {}),
     ...(v.tokenIssuer !== undefined ? { tokenIssuer: v.tokenIssuer } : {}),
   };
+}
+
+/**
+ * AuthProbes marked to be checked at once. A mark stays until a check that began after it was set has
+ * been recorded: a reconcile that fails (a conflict, the apiserver restarting) leaves it for the retry,
+ * and a mark set again while a check runs is not cleared by that check.
+ */
+class Marks {
+  private readonly marks = new Map<string, number>();
+  private next = 0;
+
+  add(key: string): void {
+    this.marks.set(key, ++this.next);
+  }
+
+  get(key: string): number | undefined {
+    return this.marks.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.marks.has(key);
+  }
+
+  /** Clears the mark if it is still the one a check began with. */
+  clear(key: string, mark: number): void {
+    if (this.marks.get(key) === mark) this.marks.delete(key);
+  }
+
+  delete(key: string): void {
+    this.marks.delete(key);
+  }
 }

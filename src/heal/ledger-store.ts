@@ -18,6 +18,9 @@ const MAX_RECORDS = 2_000;
  * restart, a leader change, and the deletion and re-creation of an AuthProbe.
  */
 export class LedgerStore {
+  /** This process's writes, one at a time (a burst of heals would otherwise conflict with itself). */
+  private writing: Promise<unknown> = Promise.resolve();
+
   constructor(
     private readonly client: Pick<KubeApi, 'get' | 'post' | 'mergePatch'>,
     private readonly namespace: string,
@@ -37,7 +40,16 @@ export class LedgerStore {
    * Writes `change` applied to the stored records (read-modify-write with a resourceVersion
    * precondition, again on a conflict), and returns what is stored now.
    */
-  async update(now: number, change: (records: HealRecord[]) => HealRecord[]): Promise<HealRecord[]> {
+  update(now: number, change: (records: HealRecord[]) => HealRecord[]): Promise<HealRecord[]> {
+    const next = this.writing.then(
+      () => this.write(now, change),
+      () => this.write(now, change),
+    );
+    this.writing = next.catch(() => undefined);
+    return next;
+  }
+
+  private async write(now: number, change: (records: HealRecord[]) => HealRecord[]): Promise<HealRecord[]> {
     for (let attempt = 0; ; attempt++) {
       const map = await getOrUndefined<ConfigMap>(this.client, this.path, { timeoutMs: 10_000 });
       const next = recent(change(recent(parse(map?.data?.['heals']), now)), now).slice(-MAX_RECORDS);

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { EventReason, HealReason, ProbeReason } from '../../../src/api/reasons.js';
+import { KubeApiError } from '../../../src/kube/errors.js';
 import type { AuthProbeSpec } from '../../../src/api/types.js';
 import {
   addAuthProbe,
@@ -86,6 +87,26 @@ describe('a key leaving the trusted set', () => {
     // key-a leaves: the AuthProbe is named, and its next visit checks (and heals) at once.
     keys.set('key-b');
     expect(op.reconciler.keysChanged(new Set(['key-b']))).toEqual([KEY]);
+    await op.reconcile();
+    expect(op.kube.callsTo('POST', paths.tokenReviews).length).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('a fan-out mark', () => {
+  it('survives a reconcile that fails: the retry still checks at once, whatever the interval', async () => {
+    const keys = fixedKeys('key-a');
+    const op = world('key-a', true, { keys }, { check: 'TokenReview', interval: '1h' });
+    await op.reconcile();
+    keys.set('key-b');
+    expect(op.reconciler.keysChanged(new Set(['key-b']))).toEqual([KEY]);
+    // The first attempt fails on a conflict (say, another writer of the heal ledger).
+    op.kube.failNext(
+      'PATCH',
+      `${paths.probe}/status`,
+      new KubeApiError(409, 'Conflict', 'the object has been modified'),
+    );
+    await expect(op.reconcile()).rejects.toThrow(/modified/);
+    op.kube.clearCalls();
     await op.reconcile();
     expect(op.kube.callsTo('POST', paths.tokenReviews).length).toBeGreaterThanOrEqual(1);
   });
