@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { resolveSpec, type ResolvedSpec } from '../api/defaults.js';
+import { isSecretSourced, resolveSpec, type ResolvedSpec } from '../api/defaults.js';
 import { getCondition } from '../api/conditions.js';
 import { ConditionType, eventReasonOf, HealProgress, ProbeReason } from '../api/reasons.js';
 import {
@@ -176,7 +176,12 @@ export class AuthProbeReconciler implements Reconciler {
     ] as const) {
       const mark = marks.get(key);
       if (mark === undefined) continue;
-      const done = await this.runCheck(check, probe, spec, trigger, true);
+      // A key left the trusted set and this secret's token carries it: the operator's own TokenReview
+      // of the token answers at once, where a probe pod would first have to be scheduled and started
+      // (on a small cluster, for every AuthProbe at the same moment). The healer confirms as ever; the
+      // regular checks stay with spec.check.
+      const now = trigger === 'KeyRetired' && isSecretSourced(spec) ? this.deps.checks.TokenReview : check;
+      const done = await this.runCheck(now, probe, spec, trigger, true);
       marks.clear(key, mark);
       return done;
     }

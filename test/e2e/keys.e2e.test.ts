@@ -245,7 +245,7 @@ describe('a signing key that leaves the trusted set', () => {
     const elapsedMs = Date.now() - rotatedAt;
     process.stdout.write(`${COUNT} AuthProbes (interval 1h) healed ${elapsedMs} ms after the rotation\n`);
     expect(elapsedMs).toBeLessThanOrEqual(60_000);
-    // Each heal is confirmed by a check of the new token (a probe pod for check Pod), which records its key.
+    // Each heal is confirmed by a check of the new token, which records its key.
     const healed = await waitFor('every heal to be confirmed', 60_000, async () => {
       const done = await allHealed(names, 1);
       return done?.every((p) => ![undefined, oldKid].includes(p.status?.lastProbe?.tokenKeyID))

@@ -165,6 +165,19 @@ describe('the admission policy', () => {
   );
   const expressions = policy.spec.validations.map((v) => v.expression.replace(/\s+/g, ' '));
 
+  it('names only variables defined before it, and only defined ones (the apiserver refuses the policy otherwise)', () => {
+    const defined = new Set<string>();
+    for (const v of policy.spec.variables) {
+      for (const [, used] of v.expression.matchAll(/variables\.(\w+)/g))
+        expect({ variable: v.name, uses: used, definedBefore: defined.has(used ?? '') }).toMatchObject({
+          definedBefore: true,
+        });
+      defined.add(v.name);
+    }
+    for (const e of expressions)
+      for (const [, used] of e.matchAll(/variables\.(\w+)/g)) expect(defined.has(used ?? '')).toBe(true);
+  });
+
   it('is admissionregistration.k8s.io/v1, fails closed, and its binding denies', () => {
     expect(policy.apiVersion).toBe('admissionregistration.k8s.io/v1');
     expect(binding.apiVersion).toBe('admissionregistration.k8s.io/v1');
