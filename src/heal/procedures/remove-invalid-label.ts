@@ -58,7 +58,7 @@ export class RemoveInvalidLabel implements HealProcedure {
       verdict: verdict(
         HealReason.Healed,
         'True',
-        `Removed ${LABEL_LEGACY_TOKEN_INVALID_SINCE} from secret ${name}. A new probe pod confirms it now.`,
+        `Removed ${LABEL_LEGACY_TOKEN_INVALID_SINCE} from secret ${name}. Another check confirms it now.`,
       ),
     };
   }

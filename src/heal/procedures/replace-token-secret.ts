@@ -213,7 +213,7 @@ export class ReplaceTokenSecret implements HealProcedure {
         ...verdict(
           HealReason.Healed,
           'True',
-          `Secret ${intent.secretName} was replaced after the apiserver rejected its token; the new token authenticates as ${expected}. A new probe pod confirms it now.`,
+          `Secret ${intent.secretName} was replaced after the apiserver rejected its token; the new token authenticates as ${expected}. Another check confirms it now.`,
         ),
         identity: expected,
       },
