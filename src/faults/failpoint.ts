@@ -1,15 +1,29 @@
 /**
- * Named points where tests can make the process die as a crash would (SIGKILL, no clean-up), to
- * prove that crash-safety holds at exactly that step. Enabled only through the environment variable
- * AUTHPROBE_FAILPOINTS (comma-separated names); unset in every real deployment.
+ * Named points where tests make the process fail exactly there, to prove that crash-safety and
+ * leadership hold at that step. Enabled only through the environment variable AUTHPROBE_FAILPOINTS,
+ * a comma-separated list of `name` or `name=action`; unset in every real deployment. Actions:
+ * - `kill` (the default): SIGKILL, as a crash would (no clean-up);
+ * - `stop`: SIGSTOP, as a frozen VM or a long pause would; the process goes on where it stopped
+ *   when it gets SIGCONT (once: a later pass through the same point goes on).
  */
-const enabled = new Set(
+export type FailpointName = 'before-secret-delete' | 'after-secret-delete';
+
+const enabled = new Map<string, string>(
   (process.env.AUTHPROBE_FAILPOINTS ?? '')
     .split(',')
     .map((s) => s.trim())
-    .filter(Boolean),
+    .filter(Boolean)
+    .map((entry) => {
+      const [name = '', action = 'kill'] = entry.split('=');
+      return [name, action] as const;
+    }),
 );
 
-export function failpoint(name: 'after-secret-delete'): void {
-  if (enabled.has(name)) process.kill(process.pid, 'SIGKILL');
+export function failpoint(name: FailpointName): void {
+  const action = enabled.get(name);
+  if (action === 'kill') process.kill(process.pid, 'SIGKILL');
+  if (action === 'stop') {
+    enabled.delete(name);
+    process.kill(process.pid, 'SIGSTOP');
+  }
 }

@@ -2,7 +2,7 @@ import https from 'node:https';
 import http from 'node:http';
 import { createInterface } from 'node:readline';
 import type { ClusterAccess } from './access.js';
-import { KubeApiError, KubeTransportError } from './errors.js';
+import { KubeApiError, KubeTransportError, NotLeaderError } from './errors.js';
 
 export type Query = Record<string, string | number | boolean | undefined>;
 
@@ -12,9 +12,30 @@ export interface RequestOptions {
   accept?: string;
   body?: unknown;
   contentType?: string;
+  /**
+   * Deadline for the whole call, from sending the request to the last byte of the answer (a watch:
+   * the longest silence). Default DEFAULT_DEADLINE_MS.
+   */
   timeoutMs?: number;
+  /** Largest answer accepted (a watch: largest event); default DEFAULT_MAX_RESPONSE_BYTES. */
+  maxResponseBytes?: number;
   signal?: AbortSignal;
 }
+
+/** Every call has a deadline: a slow apiserver makes the operator slower, never stuck. */
+export const DEFAULT_DEADLINE_MS = 30_000;
+/**
+ * Every answer has a size limit. A page of a LIST is the largest answer the operator asks for
+ * (500 objects); etcd refuses objects over 1.5 MiB, so 64 MiB leaves room for any honest answer.
+ */
+export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Asked right before each request is sent (after credentials are applied, with no await between
+ * the question and the send). It may refuse the request by throwing (a replica that no longer leads
+ * makes no write), and may name a signal that aborts it (the end of a leadership term).
+ */
+export type RequestFence = (method: string, path: string) => AbortSignal | undefined;
 
 /** What controllers and the healer need of the client: the verbs, nothing else (a fake records them in tests). */
 export type KubeApi = Pick<KubeClient, 'get' | 'post' | 'put' | 'delete' | 'mergePatch'>;
@@ -30,15 +51,30 @@ export interface WatchEvent<T = unknown> {
  * Credentials are applied per request, so a rotated projected token file is picked up.
  */
 export class KubeClient {
-  private readonly agent: https.Agent;
+  private readonly agent: http.Agent;
   readonly server: URL;
 
   constructor(
     readonly access: ClusterAccess,
-    private readonly hooks: { onResponse?: (status: number) => void } = {},
+    private readonly hooks: { onResponse?: (status: number) => void; fence?: RequestFence } = {},
+    agent?: http.Agent,
   ) {
     this.server = access.server;
-    this.agent = new https.Agent({ keepAlive: true, maxSockets: 64 });
+    // A plain-HTTP server is a loopback proxy (tests); it needs an agent of its own kind.
+    this.agent =
+      agent ??
+      new (access.server.protocol === 'http:' ? http.Agent : https.Agent)({
+        keepAlive: true,
+        maxSockets: 64,
+      });
+  }
+
+  /**
+   * The same client (connections, credentials) with every request passed through `fence` first:
+   * what the controllers use, so that no request of a leadership term that has ended is sent.
+   */
+  fenced(fence: RequestFence): KubeClient {
+    return new KubeClient(this.access, { ...this.hooks, fence }, this.agent);
   }
 
   get<T>(path: string, options: RequestOptions = {}): Promise<T> {
@@ -67,12 +103,32 @@ export class KubeClient {
   }
 
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
-    const { res, req } = await this.open(method, path, options);
-    const text = await readBody(res);
-    req.destroy();
-    const status = res.statusCode ?? 0;
-    if (status >= 200 && status < 300) return (text ? JSON.parse(text) : undefined) as T;
-    throw apiErrorFrom(status, text);
+    const deadlineMs = options.timeoutMs ?? DEFAULT_DEADLINE_MS;
+    const deadline = new AbortController();
+    const timer = setTimeout(
+      () =>
+        deadline.abort(
+          new KubeTransportError(
+            'ETIMEDOUT',
+            `${method} ${path.split('?')[0]} passed its ${deadlineMs} ms deadline`,
+          ),
+        ),
+      deadlineMs,
+    );
+    const signal = options.signal ? AbortSignal.any([options.signal, deadline.signal]) : deadline.signal;
+    try {
+      const { res, req } = await this.open(method, path, { ...options, signal, timeoutMs: undefined });
+      try {
+        const text = await readBody(res, options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES, signal);
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) return (text ? JSON.parse(text) : undefined) as T;
+        throw apiErrorFrom(status, text);
+      } finally {
+        req.destroy();
+      }
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
@@ -96,8 +152,21 @@ export class KubeClient {
       timeoutMs: (serverTimeout + 30) * 1000,
     });
     const status = res.statusCode ?? 0;
-    if (status !== 200) throw apiErrorFrom(status, await readBody(res));
+    if (status !== 200) throw apiErrorFrom(status, await readBody(res, 1024 * 1024, signal));
+    const maxEvent = DEFAULT_MAX_RESPONSE_BYTES / 8;
     await new Promise<void>((resolve, reject) => {
+      // One event is one line; a line that outgrows the limit is never buffered whole.
+      let pending = 0;
+      res.on('data', (chunk: Buffer) => {
+        const newline = chunk.lastIndexOf(0x0a);
+        pending = newline === -1 ? pending + chunk.length : chunk.length - newline - 1;
+        if (pending > maxEvent) {
+          reject(
+            new KubeTransportError('ETOOLARGE', `a watch event of ${path} is larger than ${maxEvent} bytes`),
+          );
+          req.destroy();
+        }
+      });
       const lines = createInterface({ input: res, crlfDelay: Infinity });
       lines.on('line', (line) => {
         if (!line.trim()) return;
@@ -146,6 +215,12 @@ export class KubeClient {
     // A delegated (client-node) credential may attach its own agent; ours keeps connections alive.
     reqOptions.agent = this.agent;
     const transport = url.protocol === 'http:' ? http : https;
+    // Nothing awaits between the fence's answer and the send below.
+    const fenceSignal = this.hooks.fence?.(method, url.pathname);
+    const signal =
+      fenceSignal && options.signal
+        ? AbortSignal.any([fenceSignal, options.signal])
+        : (fenceSignal ?? options.signal);
     return new Promise((resolve, reject) => {
       const req = transport.request(url, reqOptions, (res) => {
         this.hooks.onResponse?.(res.statusCode ?? 0);
@@ -157,13 +232,16 @@ export class KubeClient {
           req.destroy(new KubeTransportError('ETIMEDOUT', `${method} ${url.pathname} timed out`)),
         );
       }
-      if (options.signal) {
-        if (options.signal.aborted) req.destroy(new KubeTransportError('EABORTED', 'request aborted'));
-        options.signal.addEventListener(
-          'abort',
-          () => req.destroy(new KubeTransportError('EABORTED', 'request aborted')),
-          { once: true },
-        );
+      if (signal) {
+        const abort = (): void => {
+          req.destroy(
+            signal.reason instanceof KubeTransportError || signal.reason instanceof NotLeaderError
+              ? signal.reason
+              : new KubeTransportError('EABORTED', `${method} ${url.pathname} aborted`),
+          );
+        };
+        if (signal.aborted) abort();
+        else signal.addEventListener('abort', abort, { once: true });
       }
       if (payload !== undefined) req.write(payload);
       req.end();
@@ -175,17 +253,51 @@ export class KubeClient {
   }
 }
 
-function readBody(res: http.IncomingMessage): Promise<string> {
+/** Reads an answer whole, up to `limit` bytes; past that, or when `signal` aborts, the socket is dropped. */
+function readBody(res: http.IncomingMessage, limit: number, signal?: AbortSignal): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    res.on('data', (chunk: Buffer) => chunks.push(chunk));
-    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    res.on('error', (err) => reject(transportError(err)));
+    let size = 0;
+    const declared = Number(res.headers['content-length']);
+    if (declared > limit) {
+      res.destroy();
+      return reject(
+        new KubeTransportError('ETOOLARGE', `the answer (${declared} bytes) is larger than ${limit} bytes`),
+      );
+    }
+    const onAbort = (): void => {
+      res.destroy();
+      reject(
+        signal?.reason instanceof Error
+          ? transportError(signal.reason)
+          : new KubeTransportError('EABORTED', 'aborted'),
+      );
+    };
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    res.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        signal?.removeEventListener('abort', onAbort);
+        res.destroy();
+        reject(new KubeTransportError('ETOOLARGE', `the answer is larger than ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    res.on('end', () => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+    res.on('error', (err) => {
+      signal?.removeEventListener('abort', onAbort);
+      reject(transportError(err));
+    });
   });
 }
 
 function transportError(err: unknown): Error {
-  if (err instanceof KubeTransportError) return err;
+  if (err instanceof KubeTransportError || err instanceof NotLeaderError) return err;
   const e = err as NodeJS.ErrnoException;
   return new KubeTransportError(e.code ?? 'EUNKNOWN', e.message ?? String(err));
 }

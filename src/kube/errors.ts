@@ -27,6 +27,18 @@ export class KubeTransportError extends Error {
   }
 }
 
+/**
+ * A request refused before it was sent because this replica no longer provably leads (or the call
+ * was made outside a leadership term): nothing reached the apiserver.
+ */
+export class NotLeaderError extends Error {
+  readonly code = 'ENOTLEADER';
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotLeaderError';
+  }
+}
+
 export const isNotFound = (err: unknown): boolean => err instanceof KubeApiError && err.status === 404;
 export const isConflict = (err: unknown): boolean => err instanceof KubeApiError && err.status === 409;
 export const isAlreadyExists = (err: unknown): boolean =>

@@ -55,6 +55,12 @@ export class OperatorMetrics {
     help: '1 while this replica is the leader.',
     registers: [this.registry],
   });
+  readonly requestsRefused = new Counter({
+    name: 'authprobe_requests_refused_total',
+    help: 'Apiserver requests this replica refused to send because it no longer provably led (by verb).',
+    labelNames: ['verb'],
+    registers: [this.registry],
+  });
   readonly credentialRejected = new Gauge({
     name: 'authprobe_operator_credential_rejected',
     help: "1 while the apiserver rejects the operator's own token (401).",

@@ -9,6 +9,7 @@ import { Informer, apiListWatcher } from '../runtime/informer.js';
 import { Controller } from '../runtime/controller.js';
 import { Manager } from '../runtime/manager.js';
 import { apiLeaseStore } from '../runtime/leader.js';
+import { leadershipFence } from '../runtime/leadership.js';
 import { EventRecorder } from '../events/recorder.js';
 import { AUTHPROBE_GROUP, AUTHPROBE_PLURAL, AUTHPROBE_VERSION, type AuthProbe } from '../api/types.js';
 import { LABEL_MANAGED_BY, LABEL_PROBE, MANAGED_BY_VALUE } from '../api/labels.js';
@@ -80,12 +81,20 @@ export async function operatorCommand(argv: string[]): Promise<number> {
 /** Wires informers, the reconciler, the healer and leader election; exported for integration tests. */
 export function buildOperator(
   config: OperatorConfig,
-  client: KubeClient,
+  apiClient: KubeClient,
   metrics: OperatorMetrics,
   logger: Logger,
   credential?: CredentialWatch,
 ): Manager {
   const namespaces = config.watchNamespaces.length ? config.watchNamespaces : [undefined];
+  // Informers (every replica, standbys too) and the Lease use the client as it is; everything the
+  // controllers do goes through the leadership fence: no request of a term that has ended is sent.
+  const client = apiClient.fenced(
+    leadershipFence((method, path, why) => {
+      metrics.requestsRefused.inc({ verb: method });
+      logger.warn({ method, path, why }, 'request refused: this replica does not lead');
+    }),
+  );
   const manager = new Manager({
     logger,
     metrics,
@@ -96,7 +105,7 @@ export function buildOperator(
     ...(config.leaderElection
       ? {
           leaderElection: {
-            store: apiLeaseStore(client, config.operatorNamespace, config.leaseName),
+            store: apiLeaseStore(apiClient, config.operatorNamespace, config.leaseName),
             leaseDurationMs: config.leaseDurationMs,
             renewDeadlineMs: config.renewDeadlineMs,
             retryPeriodMs: config.retryPeriodMs,
@@ -168,7 +177,7 @@ export function buildOperator(
   const probeInformers = namespaces.map(
     (namespace) =>
       new Informer<AuthProbe>(
-        apiListWatcher(client, {
+        apiListWatcher(apiClient, {
           groupVersionPath: `/apis/${AUTHPROBE_GROUP}/${AUTHPROBE_VERSION}`,
           resource: AUTHPROBE_PLURAL,
           namespace,
@@ -180,7 +189,7 @@ export function buildOperator(
   const podInformers = namespaces.map(
     (namespace) =>
       new Informer<PodJson>(
-        apiListWatcher(client, {
+        apiListWatcher(apiClient, {
           groupVersionPath: '/api/v1',
           resource: 'pods',
           namespace,
@@ -196,7 +205,7 @@ export function buildOperator(
   const serviceAccountInformers = namespaces.map(
     (namespace) =>
       new Informer<KubeObject>(
-        apiListWatcher(client, {
+        apiListWatcher(apiClient, {
           groupVersionPath: '/api/v1',
           resource: 'serviceaccounts',
           namespace,

@@ -3,7 +3,14 @@
  * tests drive back-off, requeue and lease expiry with a fake clock instead of sleeping.
  */
 export interface Clock {
+  /** Wall-clock time (epoch ms): only for what is written down or compared with other machines. */
   now(): number;
+  /**
+   * Monotonic time (ms from an arbitrary origin): for every duration this process measures itself
+   * (lease expiry, renew deadlines, freshness). A wall clock that jumps (NTP step, a skewed VM) does
+   * not move it.
+   */
+  monotonic(): number;
   setTimeout(fn: () => void, ms: number): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
 }
@@ -14,6 +21,7 @@ export interface TimerHandle {
 
 export const systemClock: Clock = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { sleep, systemClock, type Clock } from './clock.js';
+import { sleep, systemClock, type Clock, type TimerHandle } from './clock.js';
 import type { KubeClient } from '../kube/client.js';
 import { describeError, isAlreadyExists, isConflict, isNotFound } from '../kube/errors.js';
 
@@ -19,10 +19,20 @@ export interface StoredLease {
 
 /** Optimistic-concurrency storage of one Lease; `create`/`update` throw a 409 on a lost race. */
 export interface LeaseStore {
-  get(): Promise<StoredLease | null>;
-  create(spec: LeaseSpec): Promise<void>;
-  update(spec: LeaseSpec, resourceVersion: string): Promise<void>;
+  get(signal?: AbortSignal): Promise<StoredLease | null>;
+  create(spec: LeaseSpec, signal?: AbortSignal): Promise<void>;
+  update(spec: LeaseSpec, resourceVersion: string, signal?: AbortSignal): Promise<void>;
   describe(): string;
+}
+
+/**
+ * One stretch of leadership. `signal` aborts when it ends; `valid()` says, by this process's
+ * monotonic clock, whether the lease is still provably held: the last successful renewal started
+ * less than the renew deadline ago. Writes that change the cluster are made only while it is valid.
+ */
+export interface LeadershipTerm {
+  readonly signal: AbortSignal;
+  valid(): boolean;
 }
 
 export interface LeaderElectionOptions {
@@ -36,7 +46,7 @@ export interface LeaderElectionOptions {
   /** Interval between attempts to acquire or renew. */
   retryPeriodMs: number;
   clock?: Clock;
-  onStartedLeading: (leadership: AbortSignal) => void;
+  onStartedLeading: (term: LeadershipTerm) => void;
   onStoppedLeading: () => Promise<void> | void;
   onLeaderChange?: (holder: string | undefined) => void;
 }
@@ -49,13 +59,22 @@ export function microTime(ms: number): string {
 /**
  * Leader election on a Lease, following the client-go algorithm: expiry is judged by the time
  * this process *observed* the last change of the lease, never by comparing clocks with the
- * holder, so skew between nodes cannot make two leaders. Losing leadership stops the leader's
- * work and returns this process to candidacy; it never exits the process.
+ * holder, so skew between nodes cannot make two leaders. Every duration is measured on the
+ * monotonic clock (the wall clock only fills the Lease's timestamps), so a clock that jumps cannot
+ * stretch a lease either.
+ *
+ * The leader holds the lease until its last successful renewal is `renewDeadline` old; a renewal
+ * attempt is cut off at that moment, and one that finishes later counts as lost. Because a standby
+ * waits the longer `leaseDuration` from when it saw that renewal, the term ends before anyone else
+ * can start one. Losing leadership stops the leader's work and returns this process to candidacy;
+ * it never exits the process.
  */
 export class LeaderElector {
   private observed?: { key: string; at: number };
   private lastHolder?: string;
   private leading = false;
+  /** Monotonic start of the last attempt that left this process holding the lease. */
+  private renewedAt = -Infinity;
   private readonly clock: Clock;
 
   constructor(private readonly options: LeaderElectionOptions) {
@@ -72,6 +91,11 @@ export class LeaderElector {
     return this.leading;
   }
 
+  /** Leading, and the last successful renewal started less than the renew deadline ago (monotonic). */
+  holdsLease(): boolean {
+    return this.leading && this.clock.monotonic() - this.renewedAt < this.options.renewDeadlineMs;
+  }
+
   /** Campaigns until `signal` aborts; then releases the lease if held. */
   async run(signal: AbortSignal): Promise<void> {
     const { logger, identity } = this.options;
@@ -80,62 +104,119 @@ export class LeaderElector {
       const leadership = new AbortController();
       this.leading = true;
       logger.info({ identity, lease: this.options.store.describe() }, 'became leader');
-      this.options.onStartedLeading(leadership.signal);
-      await this.renewUntilLost(signal);
+      this.options.onStartedLeading({
+        signal: leadership.signal,
+        valid: () => !leadership.signal.aborted && this.holdsLease(),
+      });
+      const why = await this.renewUntilLost(signal, leadership);
       this.leading = false;
       leadership.abort();
+      if (why) logger.warn({ identity, why }, 'lost leadership; stopping the work of this term');
       await this.options.onStoppedLeading();
       if (signal.aborted) {
         await this.release();
         break;
       }
-      logger.warn({ identity }, 'lost leadership; standing by as a candidate');
+      logger.warn({ identity }, 'standing by as a candidate');
     }
   }
 
   private async acquire(signal: AbortSignal): Promise<boolean> {
     while (!signal.aborted) {
-      if (await this.tryAcquireOrRenew()) return true;
+      if (await this.tryAcquireOrRenew(signal)) return true;
       await sleep(this.clock, this.jittered(this.options.retryPeriodMs), signal);
     }
     return false;
   }
 
-  private async renewUntilLost(signal: AbortSignal): Promise<void> {
-    let lastRenew = this.clock.now();
-    while (!signal.aborted) {
-      await sleep(this.clock, this.options.retryPeriodMs, signal);
-      if (signal.aborted) return;
-      if (await this.tryAcquireOrRenew()) {
-        lastRenew = this.clock.now();
-      } else if (this.clock.now() - lastRenew >= this.options.renewDeadlineMs) {
-        return;
+  /**
+   * Renews every retry period until the renew deadline passes without a successful renewal.
+   * A watchdog ends the term at the deadline even while an attempt hangs or the process was
+   * paused. Returns why the term ended (undefined when `signal` stopped it).
+   */
+  private async renewUntilLost(
+    signal: AbortSignal,
+    leadership: AbortController,
+  ): Promise<string | undefined> {
+    const { renewDeadlineMs, retryPeriodMs } = this.options;
+    const stop = AbortSignal.any([signal, leadership.signal]);
+    let watchdog: TimerHandle | undefined;
+    const arm = (): void => {
+      if (watchdog) this.clock.clearTimeout(watchdog);
+      watchdog = this.clock.setTimeout(
+        () => {
+          if (!this.holdsLease()) leadership.abort();
+          else arm();
+        },
+        Math.max(0, this.renewedAt + renewDeadlineMs - this.clock.monotonic()),
+      );
+    };
+    arm();
+    try {
+      while (!stop.aborted) {
+        await sleep(this.clock, retryPeriodMs, stop);
+        if (signal.aborted) return undefined;
+        if (!this.holdsLease()) break;
+        if (await this.tryAcquireOrRenew(stop, this.renewedAt + renewDeadlineMs)) arm();
+        else if (!this.holdsLease()) break;
       }
+      return signal.aborted ? undefined : 'no successful renewal within the renew deadline';
+    } finally {
+      if (watchdog) this.clock.clearTimeout(watchdog);
     }
   }
 
-  /** One attempt; true when this process holds the lease afterwards. */
-  async tryAcquireOrRenew(): Promise<boolean> {
+  /**
+   * One attempt; true when this process holds the lease afterwards. It is cut off at `deadline`
+   * (monotonic; by default the renew deadline from now), and one that ends later counts as failed.
+   */
+  async tryAcquireOrRenew(signal?: AbortSignal, deadline?: number): Promise<boolean> {
+    const started = this.clock.monotonic();
+    const cutoff = deadline ?? started + this.options.renewDeadlineMs;
+    const attempt = new AbortController();
+    const timer = this.clock.setTimeout(() => attempt.abort(), Math.max(0, cutoff - started));
+    const abort = signal ? AbortSignal.any([signal, attempt.signal]) : attempt.signal;
+    try {
+      const held = await this.attempt(abort);
+      if (held && this.clock.monotonic() >= cutoff) {
+        this.options.logger.warn(
+          { identity: this.options.identity },
+          'a lease renewal finished after the renew deadline; counted as lost',
+        );
+        return false;
+      }
+      if (held) this.renewedAt = started;
+      return held;
+    } finally {
+      this.clock.clearTimeout(timer);
+    }
+  }
+
+  private async attempt(signal: AbortSignal): Promise<boolean> {
     const { store, identity, logger } = this.options;
-    const now = this.clock.now();
+    const wall = this.clock.now();
+    const mono = this.clock.monotonic();
     const durationSeconds = Math.ceil(this.options.leaseDurationMs / 1000);
     let current: StoredLease | null;
     try {
-      current = await store.get();
+      current = await store.get(signal);
     } catch (err) {
       logger.warn({ err: describeError(err), lease: store.describe() }, 'could not read the leader lease');
       return false;
     }
     if (!current) {
       try {
-        await store.create({
-          holderIdentity: identity,
-          leaseDurationSeconds: durationSeconds,
-          acquireTime: microTime(now),
-          renewTime: microTime(now),
-          leaseTransitions: 0,
-        });
-        this.observe(`${identity}|${microTime(now)}`, now);
+        await store.create(
+          {
+            holderIdentity: identity,
+            leaseDurationSeconds: durationSeconds,
+            acquireTime: microTime(wall),
+            renewTime: microTime(wall),
+            leaseTransitions: 0,
+          },
+          signal,
+        );
+        this.observe(`${identity}|${microTime(wall)}`, mono);
         return true;
       } catch (err) {
         if (!isAlreadyExists(err) && !isConflict(err))
@@ -145,7 +226,8 @@ export class LeaderElector {
     }
     const spec = current.spec;
     const key = `${spec.holderIdentity ?? ''}|${spec.renewTime ?? ''}`;
-    if (this.observed?.key !== key) this.observe(key, now);
+    // Observed now, by this process's monotonic clock: the holder's timestamps are never compared with ours.
+    if (this.observed?.key !== key) this.observe(key, this.clock.monotonic());
     if (this.lastHolder !== spec.holderIdentity) {
       this.lastHolder = spec.holderIdentity;
       this.options.onLeaderChange?.(spec.holderIdentity || undefined);
@@ -153,20 +235,20 @@ export class LeaderElector {
     const holder = spec.holderIdentity ?? '';
     const heldByOther = holder !== '' && holder !== identity;
     const leaseMs = (spec.leaseDurationSeconds ?? durationSeconds) * 1000;
-    if (heldByOther && (this.observed?.at ?? now) + leaseMs > now) return false;
+    if (heldByOther && (this.observed?.at ?? mono) + leaseMs > this.clock.monotonic()) return false;
     const next: LeaseSpec =
       holder === identity
-        ? { ...spec, renewTime: microTime(now), leaseDurationSeconds: durationSeconds }
+        ? { ...spec, renewTime: microTime(wall), leaseDurationSeconds: durationSeconds }
         : {
             holderIdentity: identity,
             leaseDurationSeconds: durationSeconds,
-            acquireTime: microTime(now),
-            renewTime: microTime(now),
+            acquireTime: microTime(wall),
+            renewTime: microTime(wall),
             leaseTransitions: (spec.leaseTransitions ?? 0) + 1,
           };
     try {
-      await store.update(next, current.resourceVersion);
-      this.observe(`${identity}|${next.renewTime}`, now);
+      await store.update(next, current.resourceVersion, signal);
+      this.observe(`${identity}|${next.renewTime}`, mono);
       return true;
     } catch (err) {
       if (!isConflict(err)) logger.warn({ err: describeError(err) }, 'could not update the leader lease');
@@ -177,8 +259,9 @@ export class LeaderElector {
   /** Hands the lease back so a standby takes over at once instead of after the lease duration. */
   private async release(): Promise<void> {
     const { store, identity, logger } = this.options;
+    const signal = AbortSignal.timeout(this.options.renewDeadlineMs);
     try {
-      const current = await store.get();
+      const current = await store.get(signal);
       if (!current || current.spec.holderIdentity !== identity) return;
       await store.update(
         {
@@ -188,6 +271,7 @@ export class LeaderElector {
           renewTime: microTime(this.clock.now()),
         },
         current.resourceVersion,
+        signal,
       );
       logger.info({ identity }, 'released the leader lease');
     } catch (err) {
@@ -212,10 +296,11 @@ export function apiLeaseStore(client: KubeClient, namespace: string, name: strin
   const path = `${base}/${encodeURIComponent(name)}`;
   return {
     describe: () => `${namespace}/${name}`,
-    async get() {
+    async get(signal) {
       try {
         const lease = await client.get<{ spec?: LeaseSpec; metadata: { resourceVersion: string } }>(path, {
           timeoutMs: 10_000,
+          ...(signal ? { signal } : {}),
         });
         return { spec: lease.spec ?? {}, resourceVersion: lease.metadata.resourceVersion };
       } catch (err) {
@@ -223,14 +308,14 @@ export function apiLeaseStore(client: KubeClient, namespace: string, name: strin
         throw err;
       }
     },
-    async create(spec) {
+    async create(spec, signal) {
       await client.post(
         base,
         { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec },
-        { timeoutMs: 10_000 },
+        { timeoutMs: 10_000, ...(signal ? { signal } : {}) },
       );
     },
-    async update(spec, resourceVersion) {
+    async update(spec, resourceVersion, signal) {
       await client.put(
         path,
         {
@@ -239,7 +324,7 @@ export function apiLeaseStore(client: KubeClient, namespace: string, name: strin
           metadata: { name, namespace, resourceVersion },
           spec,
         },
-        { timeoutMs: 10_000 },
+        { timeoutMs: 10_000, ...(signal ? { signal } : {}) },
       );
     },
   };

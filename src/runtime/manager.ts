@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
-import { LeaderElector, type LeaseStore } from './leader.js';
+import { LeaderElector, type LeadershipTerm, type LeaseStore } from './leader.js';
+import { runInTerm, unelectedTerm } from './leadership.js';
 import type { Controller } from './controller.js';
 import type { KubeObject } from '../kube/resources.js';
 import type { Informer } from './informer.js';
@@ -32,7 +33,10 @@ export class Manager {
   private readonly informers: Informer<KubeObject>[] = [];
   private readonly controllers: Controller[] = [];
   private readonly leaderTasks: Array<(signal: AbortSignal) => Promise<void>> = [];
+  /** Aborted when shutdown begins: no new work is taken. */
   private readonly stopping = new AbortController();
+  /** Aborted once the work has drained: the election stops and the lease is released. */
+  private readonly campaign = new AbortController();
   private server?: Server;
   private elector?: LeaderElector;
   private runningTerm?: Promise<void>;
@@ -94,16 +98,16 @@ export class Manager {
     const election = this.options.leaderElection;
     if (!election) {
       metrics.isLeader.set(1);
-      this.runningTerm = this.runControllers(this.stopping.signal);
+      this.runningTerm = this.runControllers(unelectedTerm(this.campaign.signal));
       return;
     }
     this.elector = new LeaderElector({
       identity: this.options.identity,
       logger,
       ...election,
-      onStartedLeading: (leadership) => {
+      onStartedLeading: (term) => {
         metrics.isLeader.set(1);
-        this.runningTerm = this.runControllers(leadership);
+        this.runningTerm = this.runControllers(term);
       },
       onStoppedLeading: async () => {
         metrics.isLeader.set(0);
@@ -111,31 +115,42 @@ export class Manager {
       },
       onLeaderChange: (holder) => logger.info({ leader: holder ?? '(none)' }, 'leader changed'),
     });
-    this.electing = this.elector.run(this.stopping.signal);
+    this.electing = this.elector.run(this.campaign.signal);
   }
 
-  private async runControllers(signal: AbortSignal): Promise<void> {
-    await Promise.all([
-      ...this.controllers.map((controller) => controller.run(signal)),
-      ...this.leaderTasks.map((task) => task(signal)),
-    ]);
+  /**
+   * Runs the controllers for one term, inside it: every request their work makes is fenced by it
+   * (leadershipFence). They stop taking work when the term ends or shutdown begins; work in flight
+   * at shutdown finishes while the lease is still renewed.
+   */
+  private runControllers(term: LeadershipTerm): Promise<void> {
+    const stop = AbortSignal.any([term.signal, this.stopping.signal]);
+    return runInTerm(term, async () => {
+      await Promise.all([
+        ...this.controllers.map((controller) => controller.run(stop)),
+        ...this.leaderTasks.map((task) => task(stop)),
+      ]);
+    });
   }
 
-  /** Stops taking work, lets reconciles finish within the grace period, releases the lease. */
+  /**
+   * Stops taking work, lets reconciles finish within the grace period (the lease is renewed
+   * meanwhile, so their writes are still made by the leader), then ends the term and releases the
+   * lease.
+   */
   async shutdown(): Promise<void> {
     const { logger, shutdownGracePeriodMs } = this.options;
     logger.info({ graceMs: shutdownGracePeriodMs }, 'shutting down');
     this.stopping.abort();
-    const finished = Promise.all([this.electing, this.runningTerm]);
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      finished.then(() => false),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(true), shutdownGracePeriodMs);
-      }),
-    ]);
+    const grace = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), shutdownGracePeriodMs);
+    });
+    const timedOut = await Promise.race([Promise.resolve(this.runningTerm).then(() => false), grace]);
+    if (timedOut) logger.warn('grace period ended with reconciles still running; their term ends now');
+    this.campaign.abort();
+    await Promise.race([Promise.all([this.electing, this.runningTerm]), grace]);
     clearTimeout(timer);
-    if (timedOut) logger.warn('grace period ended with reconciles still running');
     await Promise.all(this.informers.map((informer) => informer.stop()));
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.options.metrics.isLeader.set(0);

@@ -94,6 +94,7 @@ export class ReplaceTokenSecret implements HealProcedure {
     if (current && current.metadata.uid === intent.staleUid) {
       const notNow = await this.mayNotDelete(ctx, current);
       if (notNow) return notNow;
+      failpoint('before-secret-delete');
       try {
         await client.delete(
           path,

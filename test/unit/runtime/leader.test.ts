@@ -1,5 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
-import { LeaderElector, type LeaseSpec, type LeaseStore } from '../../../src/runtime/leader.js';
+import {
+  LeaderElector,
+  type LeadershipTerm,
+  type LeaseSpec,
+  type LeaseStore,
+} from '../../../src/runtime/leader.js';
 import { KubeApiError } from '../../../src/kube/errors.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { memoryLogger } from '../support/logger.js';
@@ -24,7 +29,13 @@ class MemoryLease implements LeaseStore {
   }
 }
 
-function elector(id: string, store: LeaseStore, clock: FakeClock, log: string[]) {
+function elector(
+  id: string,
+  store: LeaseStore,
+  clock: FakeClock,
+  log: string[],
+  terms: LeadershipTerm[] = [],
+) {
   const { logger } = memoryLogger();
   return new LeaderElector({
     identity: id,
@@ -34,7 +45,10 @@ function elector(id: string, store: LeaseStore, clock: FakeClock, log: string[])
     leaseDurationMs: 15_000,
     renewDeadlineMs: 10_000,
     retryPeriodMs: 2_000,
-    onStartedLeading: () => log.push(`${id} started`),
+    onStartedLeading: (term) => {
+      terms.push(term);
+      log.push(`${id} started`);
+    },
     onStoppedLeading: () => {
       log.push(`${id} stopped`);
     },
@@ -107,6 +121,120 @@ describe('LeaderElector', () => {
     expect(log).toEqual(['a started', 'a stopped', 'b started']);
     bStop.abort();
     await clock.advance(5_000);
+  });
+
+  it('judges the lease by the monotonic clock: wall-clock jumps of either replica neither stretch nor shorten it', async () => {
+    const clock = new FakeClock();
+    const store = new MemoryLease();
+    const log: string[] = [];
+    const terms: LeadershipTerm[] = [];
+    const a = elector('a', store, clock, log, terms);
+    const b = elector('b', store, clock, log);
+    const stop = new AbortController();
+    void a.run(stop.signal);
+    await clock.advance(1);
+    void b.run(stop.signal);
+    await clock.advance(5_000);
+    // Both wall clocks step (NTP, a resumed VM): a's back by an hour, b's forward by an hour.
+    clock.jumpWall(-3_600_000);
+    await clock.advance(20_000);
+    expect(log).toEqual(['a started']);
+    expect(b.isLeader).toBe(false);
+    // a is cut off from the apiserver: its term ends at its renew deadline (10 s after its last
+    // successful renewal), although its wall clock says that renewal lies an hour in the future.
+    const realUpdate = store.update.bind(store);
+    store.update = async (spec, rv) => {
+      if (spec.holderIdentity === 'a') throw new KubeApiError(500, 'InternalError', 'partitioned');
+      return realUpdate(spec, rv);
+    };
+    const cut = clock.monotonic();
+    clock.jumpWall(-30_000); // and its wall clock steps back once more, in the middle of it
+    let invalidAt: number | undefined;
+    for (let i = 0; i < 40 && invalidAt === undefined; i++) {
+      await clock.advance(250);
+      if (!terms[0]?.valid()) invalidAt = clock.monotonic();
+    }
+    expect((invalidAt as number) - cut).toBeLessThanOrEqual(10_000);
+    expect(terms[0]?.signal.aborted).toBe(true);
+    // b takes over only after the full lease duration from when it last saw a renew.
+    await clock.advance(20_000);
+    expect(b.isLeader).toBe(true);
+    expect(log).toEqual(['a started', 'a stopped', 'b started']);
+    stop.abort();
+    await clock.advance(5_000);
+  });
+
+  it('a renewal that hangs is cut off at the renew deadline, and the term ends then', async () => {
+    const clock = new FakeClock();
+    const store = new MemoryLease();
+    const log: string[] = [];
+    const terms: LeadershipTerm[] = [];
+    const a = elector('a', store, clock, log, terms);
+    const stop = new AbortController();
+    void a.run(stop.signal);
+    await clock.advance(3_000);
+    expect(a.isLeader).toBe(true);
+    // From now on every read of the Lease hangs until its signal aborts (a black-holed apiserver).
+    let aborted = 0;
+    store.get = (signal?: AbortSignal) =>
+      new Promise((_resolve, reject) => {
+        signal?.addEventListener('abort', () => {
+          aborted++;
+          reject(new Error('aborted'));
+        });
+      });
+    // The last renewal that succeeded started at 2 s (acquired at 0, renewed every 2 s).
+    await clock.advance(6_000);
+    expect(terms[0]?.valid()).toBe(true);
+    await clock.advance(2_999);
+    expect(terms[0]?.valid()).toBe(true);
+    await clock.advance(2);
+    expect(terms[0]?.valid()).toBe(false);
+    expect(terms[0]?.signal.aborted).toBe(true);
+    expect(log).toEqual(['a started', 'a stopped']);
+    expect(aborted).toBeGreaterThanOrEqual(1);
+    stop.abort();
+    await clock.advance(30_000);
+  });
+
+  it('a renewal that succeeds only after the renew deadline counts as lost', async () => {
+    const clock = new FakeClock();
+    const store = new MemoryLease();
+    const log: string[] = [];
+    const terms: LeadershipTerm[] = [];
+    const a = elector('a', store, clock, log, terms);
+    const stop = new AbortController();
+    void a.run(stop.signal);
+    await clock.advance(3_000);
+    // The Lease write is answered, but 12 s late (a slow apiserver that ignores the cut-off).
+    const realUpdate = store.update.bind(store);
+    store.update = async (spec, rv) => {
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, 12_000));
+      return realUpdate(spec, rv);
+    };
+    await clock.advance(14_000);
+    expect(terms[0]?.valid()).toBe(false);
+    expect(log).toEqual(['a started', 'a stopped']);
+    stop.abort();
+    await clock.advance(30_000);
+  });
+
+  it('a leader paused past its lease finds its term invalid before any of its timers has run', async () => {
+    const clock = new FakeClock();
+    const store = new MemoryLease();
+    const terms: LeadershipTerm[] = [];
+    const a = elector('a', store, clock, [], terms);
+    const stop = new AbortController();
+    void a.run(stop.signal);
+    await clock.advance(5_000);
+    expect(terms[0]?.valid()).toBe(true);
+    // SIGSTOP for 20 s, then SIGCONT: the first thing the resumed code asks is whether it leads.
+    clock.pause(20_000);
+    expect(a.isLeader).toBe(true); // the election loop has not run yet...
+    expect(terms[0]?.valid()).toBe(false); // ...but the term already knows it has ended
+    expect(a.holdsLease()).toBe(false);
+    stop.abort();
+    await clock.advance(30_000);
   });
 
   it('rejects timings that could produce two leaders', () => {

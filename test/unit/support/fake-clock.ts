@@ -12,6 +12,8 @@ export const flush = (): Promise<void> => new Promise((resolve) => setImmediate(
 /** A clock whose time moves only when a test advances it. */
 export class FakeClock implements Clock {
   private current: number;
+  /** How far the wall clock has been stepped away from the monotonic one (jumpWall). */
+  private wallOffset = 0;
   private timers: Timer[] = [];
   private nextId = 1;
 
@@ -20,7 +22,16 @@ export class FakeClock implements Clock {
   }
 
   now(): number {
+    return this.current + this.wallOffset;
+  }
+
+  monotonic(): number {
     return this.current;
+  }
+
+  /** Steps the wall clock (as NTP or a skewed VM would); timers and monotonic time do not move. */
+  jumpWall(ms: number): void {
+    this.wallOffset += ms;
   }
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
@@ -35,6 +46,14 @@ export class FakeClock implements Clock {
 
   get pendingTimers(): number {
     return this.timers.length;
+  }
+
+  /**
+   * Moves time forward without running anything, as for a process that was stopped (SIGSTOP, a
+   * frozen VM): code that runs next sees the new time before any due timer has fired.
+   */
+  pause(ms: number): void {
+    this.current += ms;
   }
 
   /** Moves time forward, firing due timers in order and letting async work settle after each. */
