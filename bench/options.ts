@@ -4,7 +4,17 @@ import path from 'node:path';
 import { REPO } from './lib/repo.ts';
 
 // heal last: it rotates the signing key, which breaks every legacy token secret made before it.
-export const PHASES = ['limit', 'cost', 'scale', 'memory', 'missing', 'writes', 'idle', 'heal'] as const;
+export const PHASES = [
+  'limit',
+  'cost',
+  'scale',
+  'memory',
+  'missing',
+  'writes',
+  'idle',
+  'soak',
+  'heal',
+] as const;
 export type Phase = (typeof PHASES)[number];
 
 export type Mode = 'full' | 'quick' | 'small';
@@ -44,6 +54,14 @@ export interface Sizes {
   healIntervalS: number;
   /** How long after the rotation the heals are waited for; a probe not healed by then counts as not healed. */
   healWaitS: number;
+  /** AuthProbes created, checked once and deleted in each soak cycle (half check TokenReview). */
+  soakProbes: number;
+  /** How long new cycles are started for. */
+  soakSeconds: number;
+  /** From the last cycle to the end measurement. */
+  soakSettleS: number;
+  /** How long a cycle waits for the operator to let its deleted AuthProbes go (then the soak goes on). */
+  soakDrainTimeoutS: number;
 }
 
 const SIZES: Record<Mode, Sizes> = {
@@ -72,6 +90,10 @@ const SIZES: Record<Mode, Sizes> = {
     healProbes: 100,
     healIntervalS: 3600,
     healWaitS: 600,
+    soakProbes: 1000,
+    soakSeconds: 1200,
+    soakSettleS: 60,
+    soakDrainTimeoutS: 180,
   },
   quick: {
     limitSeconds: 10,
@@ -98,6 +120,10 @@ const SIZES: Record<Mode, Sizes> = {
     healProbes: 100,
     healIntervalS: 3600,
     healWaitS: 300,
+    soakProbes: 1000,
+    soakSeconds: 1200,
+    soakSettleS: 60,
+    soakDrainTimeoutS: 180,
   },
   small: {
     limitSeconds: 2,
@@ -124,6 +150,10 @@ const SIZES: Record<Mode, Sizes> = {
     healProbes: 2,
     healIntervalS: 3600,
     healWaitS: 120,
+    soakProbes: 20,
+    soakSeconds: 60,
+    soakSettleS: 15,
+    soakDrainTimeoutS: 60,
   },
 };
 

@@ -4,7 +4,7 @@
  *   npm run bench                 full mode
  *   npm run bench -- --quick      quick mode (about 25-30 minutes)
  *   npm run bench -- --quick --only=limit,cost   only some phases (limit, cost, scale, memory, missing,
- *                                                writes, idle, heal)
+ *                                                writes, idle, soak, heal)
  *   npm run bench -- --small      tiny sizes, for trying the bench itself out (figures meaningless)
  *
  * The operator under test runs as a host process from dist/ (so /proc gives its CPU and RSS), one

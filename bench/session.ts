@@ -19,6 +19,7 @@ import { phaseLimit } from './phases/limit.ts';
 import { phaseMemory } from './phases/memory.ts';
 import { phaseMissing } from './phases/missing.ts';
 import { phaseScale } from './phases/scale.ts';
+import { phaseSoak } from './phases/soak.ts';
 import { phaseWrites } from './phases/writes.ts';
 import type { Errors, ReportDocument, Results } from './report/document.ts';
 import { printReport, writeReport } from './report/files.ts';
@@ -32,6 +33,7 @@ const PHASE_RUNS: Record<Phase, (ctx: PhaseContext) => Promise<void>> = {
   missing: phaseMissing,
   writes: phaseWrites,
   idle: phaseIdle,
+  soak: phaseSoak,
   heal: phaseHeal,
 };
 

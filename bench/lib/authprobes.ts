@@ -1,5 +1,5 @@
 /** Reading AuthProbes back: their Ready condition, and waiting for a whole namespace of them. */
-import { apiJson } from './apiserver.ts';
+import { apiJson, apiRequest } from './apiserver.ts';
 import { waitFor } from './wait.ts';
 
 export interface Condition {
@@ -68,4 +68,17 @@ export function requireAuthenticated(phase: string, verdicts: Record<string, num
       `${phase}: the fresh token secrets do not authenticate (verdicts ${JSON.stringify(verdicts)}); ` +
         'is the cluster mid-rotation, or its controller-manager signing with an untrusted key?',
     );
+}
+
+/** Deletes every AuthProbe in `ns` with one DELETE of the collection (no waiting for them to go). */
+export async function deleteAllProbes(ns: string): Promise<void> {
+  const res = await apiRequest(
+    'DELETE',
+    `/apis/authprobe.io/v1alpha1/namespaces/${ns}/authprobes`,
+    undefined,
+    undefined,
+    120_000,
+  );
+  if (res.status >= 300)
+    throw new Error(`deleting the AuthProbes of ${ns}: HTTP ${res.status} ${res.body.slice(0, 300)}`);
 }

@@ -117,3 +117,27 @@ export function metricByLabel(text: string, name: string, label: string): Map<st
   }
   return out;
 }
+
+/** How many series a Prometheus text exposition holds: its sample lines, not the # HELP / # TYPE ones. */
+export interface SeriesCount {
+  all: number;
+  /** Those of the authprobe_* metrics. */
+  authprobe: number;
+  /** Those with an `authprobe` label: one AuthProbe's own (removed when it is deleted). */
+  perAuthProbe: number;
+  /** By metric name as exposed (a histogram's _bucket, _sum and _count apart). */
+  byName: Record<string, number>;
+}
+
+export function countSeries(text: string): SeriesCount {
+  const out: SeriesCount = { all: 0, authprobe: 0, perAuthProbe: 0, byName: {} };
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const name = /^[^{ ]+/.exec(line)?.[0] ?? line;
+    out.all++;
+    out.byName[name] = (out.byName[name] ?? 0) + 1;
+    if (name.startsWith('authprobe_')) out.authprobe++;
+    if (/[{,]authprobe="/.test(line)) out.perAuthProbe++;
+  }
+  return out;
+}

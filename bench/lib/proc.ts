@@ -2,7 +2,8 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { round } from './stats.ts';
+import { median, round } from './stats.ts';
+import { sleep } from './wait.ts';
 
 let clockTicks = 100;
 
@@ -47,4 +48,17 @@ export function memory(pid: number): { rssMiB: number; hwmMiB: number } {
   const kb = (field: string): number =>
     Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
   return { rssMiB: round(kb('VmRSS') / 1024, 1), hwmMiB: round(kb('VmHWM') / 1024, 1) };
+}
+
+/** The median of `count` VmRSS samples one second apart, with their count and VmHWM after the last. */
+export async function rssMedian(
+  pid: number,
+  count = 20,
+): Promise<{ medianRssMiB: number; samples: number; hwmMiB: number }> {
+  const rss: number[] = [];
+  for (let i = 0; i < count; i++) {
+    rss.push(memory(pid).rssMiB);
+    await sleep(1000);
+  }
+  return { medianRssMiB: round(median(rss), 1), samples: rss.length, hwmMiB: memory(pid).hwmMiB };
 }

@@ -24,3 +24,13 @@ export const spread = (
   ...p50p95(values, digits),
   max: round(values.length ? Math.max(...values) : NaN, digits),
 });
+
+/** The least-squares slope of y over x (NaN with fewer than two points or one x). */
+export function slope(points: Array<[number, number]>): number {
+  const n = points.length;
+  if (n < 2) return NaN;
+  const mx = points.reduce((s, [x]) => s + x, 0) / n;
+  const my = points.reduce((s, [, y]) => s + y, 0) / n;
+  const sxx = points.reduce((s, [x]) => s + (x - mx) ** 2, 0);
+  return sxx ? points.reduce((s, [x, y]) => s + (x - mx) * (y - my), 0) / sxx : NaN;
+}

@@ -6,8 +6,8 @@ import { log } from '../lib/log.ts';
 import { authProbe } from '../lib/manifests.ts';
 import { createNamespace, deleteNamespaces } from '../lib/namespaces.ts';
 import { startOperator } from '../lib/operator.ts';
-import { cpuSeconds, memory } from '../lib/proc.ts';
-import { median, round } from '../lib/stats.ts';
+import { cpuSeconds, rssMedian } from '../lib/proc.ts';
+import { round } from '../lib/stats.ts';
 import { sleep } from '../lib/wait.ts';
 import type { PhaseContext } from './context.ts';
 
@@ -21,16 +21,9 @@ export async function phaseMemory(ctx: PhaseContext): Promise<void> {
   );
   const op = await startOperator({ name: 'memory', image: ctx.image, namespace: ns });
   /** The median of 20 one-per-second RSS samples. */
-  const settle = async (
-    label: string,
-  ): Promise<{ medianRssMiB: number; samples: number; hwmMiB: number }> => {
-    const rss: number[] = [];
-    for (let i = 0; i < 20; i++) {
-      rss.push(memory(op.pid).rssMiB);
-      await sleep(1000);
-    }
-    const m = { medianRssMiB: round(median(rss), 1), samples: rss.length, hwmMiB: memory(op.pid).hwmMiB };
-    log(`memory ${label}: median RSS ${m.medianRssMiB} MiB over ${rss.length} s, VmHWM ${m.hwmMiB} MiB`);
+  const settle = async (label: string): ReturnType<typeof rssMedian> => {
+    const m = await rssMedian(op.pid);
+    log(`memory ${label}: median RSS ${m.medianRssMiB} MiB over ${m.samples} s, VmHWM ${m.hwmMiB} MiB`);
     return m;
   };
   try {

@@ -9,6 +9,12 @@ const formatCounts = (c: Record<string, number>, empty = '—'): string =>
     .map(([k, v]) => `${k}: ${v}`)
     .join('; ') || empty;
 
+/** "name: before -> after; ..." for series counts that changed, or — when none did. */
+const formatChanges = (c: Record<string, [number, number]>): string =>
+  Object.entries(c)
+    .map(([k, [a, b]]) => `${k}: ${a} -> ${b}`)
+    .join('; ') || '—';
+
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export function markdown(doc: ReportDocument): string {
   const r = doc.results as Record<string, any>;
@@ -224,6 +230,53 @@ export function markdown(doc: ReportDocument): string {
       ['RSS at end / peak', `${i.rssMiBAtEnd} / ${i.peakRssMiB} MiB`],
     ]);
     lines.push(`Method: ${i.method}`, '');
+  }
+  if (r.soak?.end) {
+    const k = r.soak;
+    const idle = (label: string, x: any): [string, string] => [
+      `idle ${label}: RSS (median) / VmHWM / series (authprobe_*, per AuthProbe)`,
+      `${x.medianRssMiB} / ${x.hwmMiB} MiB / ${x.series.all} (${x.series.authprobe}, ${x.series.perAuthProbe})`,
+    ];
+    const cycles = (k.cycles as any[]).filter((c) => c.cycle > 0);
+    lines.push('## 9. Soak: AuthProbes created and deleted in cycles (issue #14)', '');
+    table([
+      ['AuthProbes per cycle', `${k.probesPerCycle}: ${k.what}`],
+      [
+        'cycles',
+        `${k.cyclesCompleted} in ${k.soakSecondsActual} s after a warm-up cycle (${k.authProbesCreatedAndDeleted} AuthProbes created and deleted); not drained: ${k.cyclesNotDrained}`,
+      ],
+      [
+        'per cycle, p50 (min-max): all / create until every verdict / delete until let go',
+        ['cycleSeconds', 'verdictSeconds', 'drainSeconds']
+          .map((f) => `${k[f].p50} s (${k[f].min}-${k[f].max})`)
+          .join(' / '),
+      ],
+      idle('cold (no AuthProbe yet)', k.cold),
+      idle('warm (after the warm-up cycle)', k.warm),
+      idle('end', k.end),
+      [
+        'RSS growth, warm -> end / cold -> end',
+        `${k.rssMiB.growthFromWarm.MiB} MiB (${k.rssMiB.growthFromWarm.percent}%) / ${k.rssMiB.growthFromCold.MiB} MiB (${k.rssMiB.growthFromCold.percent}%)`,
+      ],
+      ['peak RSS (VmHWM) / highest sampled', `${k.rssMiB.peakHwm} / ${k.rssMiB.maxSampled} MiB`],
+      ['RSS after each drain, slope', `${k.rssMiB.afterDrainSlopePerCycle} MiB per cycle`],
+      ['series with the AuthProbes, max', String(k.series.withProbesMax)],
+      [
+        'series that changed, cold -> warm / warm -> end (name: before -> after)',
+        `${formatChanges(k.series.changedColdToWarm)} / ${formatChanges(k.series.changedWarmToEnd)}`,
+      ],
+      ['operator CPU, whole phase', `${k.operatorCpuSeconds} s`],
+      [
+        'by cycle [cycle: every verdict s, drained s, RSS MiB with the AuthProbes -> after, series]',
+        cycles
+          .map(
+            (c) =>
+              `${c.cycle}: ${c.verdictS}, ${c.drainS}, ${c.rssMiBWithProbes} -> ${c.rssMiBAfter}, ${c.seriesAfter.all}`,
+          )
+          .join('; '),
+      ],
+    ]);
+    lines.push(`Method: ${k.method}`, '');
   }
   if (r.limit) {
     lines.push('## 5. The limit: TokenReview throughput', '');

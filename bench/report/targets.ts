@@ -129,6 +129,43 @@ export function judge(results: Results, errors: Errors, mode: string): Target[] 
           : 'RSS grew: see the samples',
     });
   } else targets.push(notMeasured('RSS growth < 10% with unrelated Secrets', 'memory'));
+  if (r.soak?.end) {
+    const k = r.soak;
+    const minutes = round(k.soakSecondsActual / 60, 1);
+    const size = `${k.cyclesCompleted} cycles of ${k.probesPerCycle} AuthProbes in ${minutes} min`;
+    const allowed = Math.max(k.rssMiB.warm * 0.1, 10);
+    const full = k.probesPerCycle >= 1000 && k.soakS >= 1200;
+    const rssMet = k.rssMiB.end <= k.rssMiB.warm + allowed;
+    targets.push({
+      target:
+        'RSS back to its start after a soak of 1,000 AuthProbes created and deleted for 20 min (+10% or +10 MiB)',
+      value:
+        `${k.rssMiB.warm} -> ${k.rssMiB.end} MiB (${k.rssMiB.growthFromWarm.MiB >= 0 ? '+' : ''}${k.rssMiB.growthFromWarm.MiB} MiB) ` +
+        `over ${size}; cold start ${k.rssMiB.cold} MiB, peak ${k.rssMiB.peakHwm} MiB`,
+      met: full ? rssMet : null,
+      why: !full
+        ? `${mode} mode soaks ${k.probesPerCycle} AuthProbes for ${k.soakS} s; run the quick or full mode`
+        : (rssMet
+            ? 'the start is the idle operator after a warm-up cycle (its heap grown to its working size); '
+            : 'RSS grew: see rssMiBOverTime and the cycles; ') +
+          `RSS after each drain moved ${k.rssMiB.afterDrainSlopePerCycle} MiB per cycle`,
+    });
+    const s = k.series;
+    const seriesMet = s.end.perAuthProbe === s.cold.perAuthProbe && s.end.authprobe === s.warm.authprobe;
+    const runtime = Object.keys(s.changedWarmToEnd).filter((name) => !name.startsWith('authprobe_'));
+    targets.push({
+      target: 'metric series back to their start after the soak',
+      value:
+        `${s.warm.all} -> ${s.end.all} (authprobe_* ${s.warm.authprobe} -> ${s.end.authprobe}, per AuthProbe ` +
+        `${s.cold.perAuthProbe} -> ${s.end.perAuthProbe}; ${s.withProbesMax} with ${k.probesPerCycle} AuthProbes)`,
+      met: seriesMet,
+      why: seriesMet
+        ? 'every series of a deleted AuthProbe is removed; the other authprobe_* label sets (controller, result, ' +
+          `check kind) are bounded and exist from the warm-up cycle (cold start: ${s.cold.all} series)` +
+          (runtime.length ? `; the Node.js runtime's own differ: ${runtime.join(', ')}` : '')
+        : `series changed since the warm-up cycle: ${JSON.stringify(s.changedWarmToEnd)}`,
+    });
+  } else targets.push(notMeasured('RSS and metric series back to their start after a soak', 'soak'));
   const checks = r.limit?.operator?.direct?.steady;
   if (r.limit && checks) {
     const raw = r.limit.perSecond as number;

@@ -1,0 +1,238 @@
+/**
+ * 9. soak (issue #14): one operator while N AuthProbes are created and deleted in cycles for a fixed
+ * time. Each cycle creates N AuthProbes with names of their own (half check TokenReview on a valid
+ * legacy token secret: Authenticated; half for a ServiceAccount that does not exist:
+ * ServiceAccountNotFound, no pod; interval 1h, so each is checked when it is created), waits until every
+ * one has a verdict, deletes them all with one DELETE of the collection, and waits until the operator
+ * has let them go (no AuthProbe left, work queue empty, no per-AuthProbe metric series).
+ * The operator's RSS and metric series are taken three times, idle: cold (before any AuthProbe), warm
+ * (after a first, warm-up cycle: the heap has grown to its working size and the label sets made on
+ * first use exist) and at the end (after the last cycle).
+ */
+import { countReasons, deleteAllProbes, hasVerdict, listProbes } from '../lib/authprobes.ts';
+import { createObjects } from '../lib/kubectl.ts';
+import { log } from '../lib/log.ts';
+import { authProbe } from '../lib/manifests.ts';
+import { deleteNamespaces } from '../lib/namespaces.ts';
+import { countSeries, metricSum, startOperator, type SeriesCount } from '../lib/operator.ts';
+import { cpuSeconds, memory, rssMedian } from '../lib/proc.ts';
+import { sampler } from '../lib/sampler.ts';
+import { round, slope, spread } from '../lib/stats.ts';
+import { createTokenNamespace } from '../lib/tokens.ts';
+import { sleep, waitFor } from '../lib/wait.ts';
+import type { PhaseContext } from './context.ts';
+
+type Totals = Omit<SeriesCount, 'byName'>;
+/** The counts of a SeriesCount, without the per-name breakdown. */
+const totals = ({ all, authprobe, perAuthProbe }: SeriesCount): Totals => ({ all, authprobe, perAuthProbe });
+
+/** The names whose number of series differs between two counts: name -> [before, after]. */
+function changedNames(a: SeriesCount, b: SeriesCount): Record<string, [number, number]> {
+  const changed: Record<string, [number, number]> = {};
+  for (const name of new Set([...Object.keys(a.byName), ...Object.keys(b.byName)])) {
+    const [x, y] = [a.byName[name] ?? 0, b.byName[name] ?? 0];
+    if (x !== y) changed[name] = [x, y];
+  }
+  return changed;
+}
+
+interface Cycle {
+  /** 0: the warm-up cycle. */
+  cycle: number;
+  createS: number;
+  verdictS: number;
+  verdicts: Record<string, number>;
+  seriesWithProbes: Totals;
+  rssMiBWithProbes: number;
+  deleteS: number;
+  drainS: number;
+  drained: boolean;
+  seriesAfter: Totals;
+  rssMiBAfter: number;
+  hwmMiB: number;
+  maxRssMiB: number;
+  maxQueueDepth: number;
+  cpuSeconds: number;
+  seconds: number;
+}
+
+export async function phaseSoak(ctx: PhaseContext): Promise<void> {
+  const { sizes } = ctx;
+  const n = sizes.soakProbes;
+  const reviewed = Math.ceil(n / 2);
+  const cycles: Cycle[] = [];
+  const out: Record<string, unknown> = {
+    probesPerCycle: n,
+    what:
+      `${reviewed} AuthProbes with check TokenReview on one valid legacy token secret and ${n - reviewed} for a ` +
+      'ServiceAccount that does not exist (ServiceAccountNotFound, no pod), interval 1h, new names every cycle',
+    soakS: sizes.soakSeconds,
+    settleS: sizes.soakSettleS,
+    cycles,
+  };
+  ctx.results.soak = out;
+  const ns = await createTokenNamespace('soak', ['app-token']);
+  const op = await startOperator({ name: 'soak', image: ctx.image, namespace: ns });
+  const t0 = Date.now();
+  const samples = sampler(op, t0);
+  /** RSS (median of 20 one-per-second samples) and the metric series, once the operator is idle. */
+  const idle = async (label: string) => {
+    const rss = await rssMedian(op.pid);
+    const series = countSeries(await op.metrics());
+    log(
+      `soak ${label}: median RSS ${rss.medianRssMiB} MiB, VmHWM ${rss.hwmMiB} MiB, ` +
+        `series ${series.all} (authprobe_* ${series.authprobe}, per AuthProbe ${series.perAuthProbe})`,
+    );
+    return { ...rss, series };
+  };
+  /** One cycle: create N AuthProbes, wait for every verdict, delete them all, wait until they are let go. */
+  const runCycle = async (c: number, perAuthProbeIdle: number): Promise<Cycle> => {
+    const cpu0 = cpuSeconds(op.pid);
+    const c0 = Date.now();
+    await createObjects(
+      Array.from({ length: n }, (_, i) =>
+        i < reviewed
+          ? authProbe(ns, `c${c}-r${i}`, { secretName: 'app-token', check: 'TokenReview', interval: '1h' })
+          : authProbe(ns, `c${c}-m${i}`, { serviceAccountName: 'missing', interval: '1h' }),
+      ),
+      4,
+    );
+    const createS = (Date.now() - c0) / 1000;
+    const verdicts = await waitFor(
+      `cycle ${c}: ${n} AuthProbes to have a verdict`,
+      600_000,
+      async () => {
+        const items = await listProbes(ns);
+        return items.length >= n && items.every(hasVerdict) ? countReasons(items, 'none') : undefined;
+      },
+      1000,
+    );
+    const verdictS = (Date.now() - c0) / 1000;
+    const loaded = countSeries(await op.metrics());
+    const rssLoaded = memory(op.pid).rssMiB;
+    const d0 = Date.now();
+    await deleteAllProbes(ns);
+    const deleteS = (Date.now() - d0) / 1000;
+    let after = loaded;
+    const drained = await waitFor(
+      `cycle ${c}: the operator to let ${n} deleted AuthProbes go`,
+      sizes.soakDrainTimeoutS * 1000,
+      async () => {
+        const [items, text] = await Promise.all([listProbes(ns), op.metrics()]);
+        after = countSeries(text);
+        return items.length === 0 &&
+          metricSum(text, 'authprobe_workqueue_depth') === 0 &&
+          after.perAuthProbe === perAuthProbeIdle
+          ? true
+          : undefined;
+      },
+      500,
+    ).catch((err: unknown) => {
+      log(`soak: ${String(err)}`);
+      return false;
+    });
+    const drainS = (Date.now() - d0) / 1000;
+    const from = (c0 - t0) / 1000;
+    const during = samples.samples.filter((x) => x.t >= from);
+    const mem = memory(op.pid);
+    const cycle: Cycle = {
+      cycle: c,
+      createS: round(createS, 1),
+      verdictS: round(verdictS, 1),
+      verdicts,
+      seriesWithProbes: totals(loaded),
+      rssMiBWithProbes: rssLoaded,
+      deleteS: round(deleteS, 1),
+      drainS: round(drainS, 1),
+      drained,
+      seriesAfter: totals(after),
+      rssMiBAfter: mem.rssMiB,
+      hwmMiB: mem.hwmMiB,
+      maxRssMiB: Math.max(0, ...during.map((x) => x.rssMiB)),
+      maxQueueDepth: Math.max(0, ...during.map((x) => x.queueDepth)),
+      cpuSeconds: round(cpuSeconds(op.pid) - cpu0, 2),
+      seconds: round((Date.now() - c0) / 1000, 1),
+    };
+    log(
+      `soak cycle ${c}: created ${round(createS, 1)} s, every verdict ${round(verdictS, 1)} s ` +
+        `(${JSON.stringify(verdicts)}), drained ${round(drainS, 1)} s${drained ? '' : ' (NOT drained)'}; ` +
+        `RSS ${rssLoaded} -> ${mem.rssMiB} MiB, series ${loaded.all} -> ${after.all} ` +
+        `(per AuthProbe ${loaded.perAuthProbe} -> ${after.perAuthProbe})`,
+    );
+    return cycle;
+  };
+  try {
+    // leader election, the informers' first LIST: then nothing to do
+    await sleep(15_000);
+    const cold = await idle('cold, no AuthProbe yet');
+    out.cold = cold;
+    cycles.push(await runCycle(0, cold.series.perAuthProbe));
+    await sleep(sizes.soakSettleS * 1000);
+    const warm = await idle('warm, after the warm-up cycle');
+    out.warm = warm;
+    const soakStart = Date.now();
+    for (let c = 1; c === 1 || Date.now() - soakStart < sizes.soakSeconds * 1000; c++)
+      cycles.push(await runCycle(c, cold.series.perAuthProbe));
+    const soakS = (Date.now() - soakStart) / 1000;
+    const soaked = cycles.slice(1);
+    log(`soak: ${soaked.length} cycles in ${round(soakS, 1)} s; settling ${sizes.soakSettleS} s`);
+    await sleep(sizes.soakSettleS * 1000);
+    const end = await idle('end');
+    await samples.stop();
+    const num = (key: 'seconds' | 'verdictS' | 'drainS'): number[] => soaked.map((x) => x[key]);
+    const growth = (from: number): { MiB: number; percent: number } => ({
+      MiB: round(end.medianRssMiB - from, 1),
+      percent: round((end.medianRssMiB / from - 1) * 100, 1),
+    });
+    Object.assign(out, {
+      cyclesCompleted: soaked.length,
+      authProbesCreatedAndDeleted: soaked.length * n,
+      soakSecondsActual: round(soakS, 1),
+      cycleSeconds: spread(num('seconds')),
+      verdictSeconds: spread(num('verdictS')),
+      drainSeconds: spread(num('drainS')),
+      cyclesNotDrained: cycles.filter((x) => !x.drained).length,
+      end,
+      rssMiB: {
+        cold: cold.medianRssMiB,
+        warm: warm.medianRssMiB,
+        end: end.medianRssMiB,
+        growthFromWarm: growth(warm.medianRssMiB),
+        growthFromCold: growth(cold.medianRssMiB),
+        peakHwm: end.hwmMiB,
+        maxSampled: Math.max(0, ...samples.samples.map((x) => x.rssMiB)),
+        // RSS right after each drain, by cycle: a leak climbs, a warm heap does not
+        afterDrainSlopePerCycle: round(slope(soaked.map((x) => [x.cycle, x.rssMiBAfter])), 3),
+      },
+      series: {
+        cold: totals(cold.series),
+        warm: totals(warm.series),
+        end: totals(end.series),
+        withProbesMax: Math.max(...cycles.map((x) => x.seriesWithProbes.all)),
+        changedColdToWarm: changedNames(cold.series, warm.series),
+        changedWarmToEnd: changedNames(warm.series, end.series),
+      },
+      operatorCpuSeconds: round(cpuSeconds(op.pid), 1),
+      rssMiBOverTime: samples.samples.filter((_, i) => i % 10 === 0).map((x) => [x.t, x.rssMiB]),
+      method:
+        'a fresh operator watching only the soak namespace. Idle measurements: cold 15 s after it served /healthz, ' +
+        `no AuthProbe yet; warm ${sizes.soakSettleS} s after the warm-up cycle (cycle 0) drained; end ` +
+        `${sizes.soakSettleS} s after the last cycle drained; no forced GC. RSS: median of 20 VmRSS samples, one ` +
+        'per second; peak: VmHWM. Series: the sample lines of /metrics (not # HELP / # TYPE); per AuthProbe: ' +
+        `those with an authprobe label. Cycles 1.. are started for ${sizes.soakSeconds} s after the warm ` +
+        'measurement. A cycle: 4 parallel kubectl create, every AuthProbe with a verdict (one LIST a second), ' +
+        'one DELETE of the AuthProbe collection, then drained = no AuthProbe left, authprobe_workqueue_depth 0 ' +
+        'and no per-AuthProbe series (polled every 0.5 s).',
+    });
+    log(
+      `soak: RSS cold ${cold.medianRssMiB}, warm ${warm.medianRssMiB}, end ${end.medianRssMiB} MiB (peak ` +
+        `${end.hwmMiB}); series cold ${cold.series.all}, warm ${warm.series.all}, end ${end.series.all} ` +
+        `(per AuthProbe ${end.series.perAuthProbe}); changed since warm: ` +
+        JSON.stringify(changedNames(warm.series, end.series)),
+    );
+  } finally {
+    await samples.stop();
+    await op.stop();
+    await deleteNamespaces([ns]);
+  }
+}
