@@ -20,8 +20,9 @@ export interface StoredLease {
 /** Optimistic-concurrency storage of one Lease; `create`/`update` throw a 409 on a lost race. */
 export interface LeaseStore {
   get(signal?: AbortSignal): Promise<StoredLease | null>;
-  create(spec: LeaseSpec, signal?: AbortSignal): Promise<void>;
-  update(spec: LeaseSpec, resourceVersion: string, signal?: AbortSignal): Promise<void>;
+  /** Both return the resourceVersion of what they wrote. */
+  create(spec: LeaseSpec, signal?: AbortSignal): Promise<string>;
+  update(spec: LeaseSpec, resourceVersion: string, signal?: AbortSignal): Promise<string>;
   describe(): string;
 }
 
@@ -75,6 +76,8 @@ export class LeaderElector {
   private leading = false;
   /** Monotonic start of the last attempt that left this process holding the lease. */
   private renewedAt = -Infinity;
+  /** The Lease as this process last wrote it: a renewal is then one PUT, no GET first. */
+  private written?: StoredLease;
   private readonly clock: Clock;
 
   constructor(private readonly options: LeaderElectionOptions) {
@@ -153,10 +156,14 @@ export class LeaderElector {
     };
     arm();
     try {
+      let attemptStarted = this.renewedAt;
       while (!stop.aborted) {
-        await sleep(this.clock, retryPeriodMs, stop);
+        // The next attempt starts a retry period after the last one started (at once when that
+        // took longer): on a slow apiserver, renewals follow each other instead of falling behind.
+        await sleep(this.clock, Math.max(0, attemptStarted + retryPeriodMs - this.clock.monotonic()), stop);
         if (signal.aborted) return undefined;
         if (!this.holdsLease()) break;
+        attemptStarted = this.clock.monotonic();
         if (await this.tryAcquireOrRenew(stop, this.renewedAt + renewDeadlineMs)) arm();
         else if (!this.holdsLease()) break;
       }
@@ -197,6 +204,24 @@ export class LeaderElector {
     const wall = this.clock.now();
     const mono = this.clock.monotonic();
     const durationSeconds = Math.ceil(this.options.leaseDurationMs / 1000);
+    // The leader renews what it wrote last with one PUT; a conflict (someone else wrote) or any
+    // error falls back to reading the Lease first.
+    const mine = this.leading ? this.written : undefined;
+    this.written = undefined;
+    if (mine) {
+      const next = { ...mine.spec, renewTime: microTime(wall), leaseDurationSeconds: durationSeconds };
+      try {
+        this.written = {
+          spec: next,
+          resourceVersion: await store.update(next, mine.resourceVersion, signal),
+        };
+        this.observe(`${identity}|${next.renewTime}`, mono);
+        return true;
+      } catch (err) {
+        if (!isConflict(err)) logger.warn({ err: describeError(err) }, 'could not renew the leader lease');
+        if (signal.aborted) return false;
+      }
+    }
     let current: StoredLease | null;
     try {
       current = await store.get(signal);
@@ -206,16 +231,14 @@ export class LeaderElector {
     }
     if (!current) {
       try {
-        await store.create(
-          {
-            holderIdentity: identity,
-            leaseDurationSeconds: durationSeconds,
-            acquireTime: microTime(wall),
-            renewTime: microTime(wall),
-            leaseTransitions: 0,
-          },
-          signal,
-        );
+        const spec: LeaseSpec = {
+          holderIdentity: identity,
+          leaseDurationSeconds: durationSeconds,
+          acquireTime: microTime(wall),
+          renewTime: microTime(wall),
+          leaseTransitions: 0,
+        };
+        this.written = { spec, resourceVersion: await store.create(spec, signal) };
         this.observe(`${identity}|${microTime(wall)}`, mono);
         return true;
       } catch (err) {
@@ -247,7 +270,10 @@ export class LeaderElector {
             leaseTransitions: (spec.leaseTransitions ?? 0) + 1,
           };
     try {
-      await store.update(next, current.resourceVersion, signal);
+      this.written = {
+        spec: next,
+        resourceVersion: await store.update(next, current.resourceVersion, signal),
+      };
       this.observe(`${identity}|${next.renewTime}`, mono);
       return true;
     } catch (err) {
@@ -309,14 +335,15 @@ export function apiLeaseStore(client: KubeClient, namespace: string, name: strin
       }
     },
     async create(spec, signal) {
-      await client.post(
+      const lease = await client.post<{ metadata: { resourceVersion: string } }>(
         base,
         { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec },
         { timeoutMs: 10_000, ...(signal ? { signal } : {}) },
       );
+      return lease.metadata.resourceVersion;
     },
     async update(spec, resourceVersion, signal) {
-      await client.put(
+      const lease = await client.put<{ metadata: { resourceVersion: string } }>(
         path,
         {
           apiVersion: 'coordination.k8s.io/v1',
@@ -326,6 +353,7 @@ export function apiLeaseStore(client: KubeClient, namespace: string, name: strin
         },
         { timeoutMs: 10_000, ...(signal ? { signal } : {}) },
       );
+      return lease.metadata.resourceVersion;
     },
   };
 }

@@ -21,11 +21,13 @@ class MemoryLease implements LeaseStore {
     if (this.spec) throw new KubeApiError(409, 'AlreadyExists', 'exists');
     this.spec = { ...spec };
     this.rv++;
+    return String(this.rv);
   }
   async update(spec: LeaseSpec, resourceVersion: string) {
     if (String(this.rv) !== resourceVersion) throw new KubeApiError(409, 'Conflict', 'stale');
     this.spec = { ...spec };
     this.rv++;
+    return String(this.rv);
   }
 }
 
@@ -174,15 +176,17 @@ describe('LeaderElector', () => {
     void a.run(stop.signal);
     await clock.advance(3_000);
     expect(a.isLeader).toBe(true);
-    // From now on every read of the Lease hangs until its signal aborts (a black-holed apiserver).
+    // From now on every request for the Lease hangs until its signal aborts (a black-holed apiserver).
     let aborted = 0;
-    store.get = (signal?: AbortSignal) =>
-      new Promise((_resolve, reject) => {
+    const hang = <T>(signal?: AbortSignal) =>
+      new Promise<T>((_resolve, reject) => {
         signal?.addEventListener('abort', () => {
           aborted++;
           reject(new Error('aborted'));
         });
       });
+    store.get = (signal?: AbortSignal) => hang(signal);
+    store.update = (_spec, _rv, signal?: AbortSignal) => hang(signal);
     // The last renewal that succeeded started at 2 s (acquired at 0, renewed every 2 s).
     await clock.advance(6_000);
     expect(terms[0]?.valid()).toBe(true);
@@ -193,6 +197,34 @@ describe('LeaderElector', () => {
     expect(terms[0]?.signal.aborted).toBe(true);
     expect(log).toEqual(['a started', 'a stopped']);
     expect(aborted).toBeGreaterThanOrEqual(1);
+    stop.abort();
+    await clock.advance(30_000);
+  });
+
+  it('keeps its lease on an apiserver that answers every request 3 s late', async () => {
+    const clock = new FakeClock();
+    const store = new MemoryLease();
+    const late = <T>(answer: () => Promise<T>) =>
+      new Promise<void>((resolve) => clock.setTimeout(resolve, 3_000)).then(answer);
+    const { get, create, update } = {
+      get: store.get.bind(store),
+      create: store.create.bind(store),
+      update: store.update.bind(store),
+    };
+    store.get = () => late(get);
+    store.create = (spec) => late(() => create(spec));
+    store.update = (spec, rv) => late(() => update(spec, rv));
+    const log: string[] = [];
+    const terms: LeadershipTerm[] = [];
+    const a = elector('a', store, clock, log, terms);
+    const stop = new AbortController();
+    void a.run(stop.signal);
+    await clock.advance(10_000);
+    for (let i = 0; i < 120; i++) {
+      await clock.advance(500);
+      expect(terms[0]?.valid()).toBe(true);
+    }
+    expect(log).toEqual(['a started']);
     stop.abort();
     await clock.advance(30_000);
   });
