@@ -9,6 +9,7 @@
  * (after a first, warm-up cycle: the heap has grown to its working size and the label sets made on
  * first use exist) and at the end (after the last cycle).
  */
+import { apiRequest } from '../lib/apiserver.ts';
 import { countReasons, deleteAllProbes, hasVerdict, listProbes } from '../lib/authprobes.ts';
 import { createObjects } from '../lib/kubectl.ts';
 import { log } from '../lib/log.ts';
@@ -61,6 +62,7 @@ export async function phaseSoak(ctx: PhaseContext): Promise<void> {
   const n = sizes.soakProbes;
   const reviewed = Math.ceil(n / 2);
   const cycles: Cycle[] = [];
+  const failedCycles: Array<{ cycle: number; atS: number; error: string }> = [];
   const out: Record<string, unknown> = {
     probesPerCycle: n,
     what:
@@ -69,15 +71,24 @@ export async function phaseSoak(ctx: PhaseContext): Promise<void> {
     soakS: sizes.soakSeconds,
     settleS: sizes.soakSettleS,
     cycles,
+    failedCycles,
   };
   ctx.results.soak = out;
   const ns = await createTokenNamespace('soak', ['app-token']);
   const op = await startOperator({ name: 'soak', image: ctx.image, namespace: ns });
   const t0 = Date.now();
   const samples = sampler(op, t0);
+  // A cycle's waits give up as soon as the operator exits (e.g. out of memory), not at their timeouts.
+  const exited = new Promise<never>((_, reject) =>
+    op.child.once('exit', (code, signal) =>
+      reject(new Error(`the operator exited (code ${code}, signal ${signal}); see ${op.logFile}`)),
+    ),
+  );
+  exited.catch(() => undefined);
+  const guard = <T>(work: Promise<T>): Promise<T> => Promise.race([work, exited]);
   /** RSS (median of 20 one-per-second samples) and the metric series, once the operator is idle. */
   const idle = async (label: string) => {
-    const rss = await rssMedian(op.pid);
+    const rss = await guard(rssMedian(op.pid));
     const series = countSeries(await op.metrics());
     log(
       `soak ${label}: median RSS ${rss.medianRssMiB} MiB, VmHWM ${rss.hwmMiB} MiB, ` +
@@ -85,53 +96,66 @@ export async function phaseSoak(ctx: PhaseContext): Promise<void> {
     );
     return { ...rss, series };
   };
+  let perAuthProbeIdle = 0;
+  /** Deletes every AuthProbe and waits until the operator has let them go: none left, queue empty, no series. */
+  const letGo = async (c: number) => {
+    const d0 = Date.now();
+    await deleteAllProbes(ns);
+    const deleteS = (Date.now() - d0) / 1000;
+    let after: SeriesCount | undefined;
+    const drained = await guard(
+      waitFor(
+        `cycle ${c}: the operator to let the deleted AuthProbes go`,
+        sizes.soakDrainTimeoutS * 1000,
+        async () => {
+          const [items, text] = await Promise.all([listProbes(ns), op.metrics()]);
+          after = countSeries(text);
+          return items.length === 0 &&
+            metricSum(text, 'authprobe_workqueue_depth') === 0 &&
+            after.perAuthProbe === perAuthProbeIdle
+            ? true
+            : undefined;
+        },
+        500,
+      ),
+    ).catch((err: unknown) => {
+      if (op.child.exitCode !== null || op.child.signalCode !== null) throw err;
+      log(`soak: ${String(err)}`);
+      return false;
+    });
+    return { deleteS, drainS: (Date.now() - d0) / 1000, drained, after };
+  };
   /** One cycle: create N AuthProbes, wait for every verdict, delete them all, wait until they are let go. */
-  const runCycle = async (c: number, perAuthProbeIdle: number): Promise<Cycle> => {
+  const runCycle = async (c: number): Promise<Cycle> => {
     const cpu0 = cpuSeconds(op.pid);
     const c0 = Date.now();
-    await createObjects(
-      Array.from({ length: n }, (_, i) =>
-        i < reviewed
-          ? authProbe(ns, `c${c}-r${i}`, { secretName: 'app-token', check: 'TokenReview', interval: '1h' })
-          : authProbe(ns, `c${c}-m${i}`, { serviceAccountName: 'missing', interval: '1h' }),
+    await guard(
+      createObjects(
+        Array.from({ length: n }, (_, i) =>
+          i < reviewed
+            ? authProbe(ns, `c${c}-r${i}`, { secretName: 'app-token', check: 'TokenReview', interval: '1h' })
+            : authProbe(ns, `c${c}-m${i}`, { serviceAccountName: 'missing', interval: '1h' }),
+        ),
+        4,
       ),
-      4,
     );
     const createS = (Date.now() - c0) / 1000;
-    const verdicts = await waitFor(
-      `cycle ${c}: ${n} AuthProbes to have a verdict`,
-      600_000,
-      async () => {
-        const items = await listProbes(ns);
-        return items.length >= n && items.every(hasVerdict) ? countReasons(items, 'none') : undefined;
-      },
-      1000,
+    const verdicts = await guard(
+      waitFor(
+        `cycle ${c}: ${n} AuthProbes to have a verdict`,
+        600_000,
+        async () => {
+          const items = await listProbes(ns);
+          return items.length >= n && items.every(hasVerdict) ? countReasons(items, 'none') : undefined;
+        },
+        1000,
+      ),
     );
     const verdictS = (Date.now() - c0) / 1000;
     const loaded = countSeries(await op.metrics());
     const rssLoaded = memory(op.pid).rssMiB;
-    const d0 = Date.now();
-    await deleteAllProbes(ns);
-    const deleteS = (Date.now() - d0) / 1000;
-    let after = loaded;
-    const drained = await waitFor(
-      `cycle ${c}: the operator to let ${n} deleted AuthProbes go`,
-      sizes.soakDrainTimeoutS * 1000,
-      async () => {
-        const [items, text] = await Promise.all([listProbes(ns), op.metrics()]);
-        after = countSeries(text);
-        return items.length === 0 &&
-          metricSum(text, 'authprobe_workqueue_depth') === 0 &&
-          after.perAuthProbe === perAuthProbeIdle
-          ? true
-          : undefined;
-      },
-      500,
-    ).catch((err: unknown) => {
-      log(`soak: ${String(err)}`);
-      return false;
-    });
-    const drainS = (Date.now() - d0) / 1000;
+    const gone = await letGo(c);
+    const after = gone.after ?? loaded;
     const from = (c0 - t0) / 1000;
     const during = samples.samples.filter((x) => x.t >= from);
     const mem = memory(op.pid);
@@ -142,9 +166,9 @@ export async function phaseSoak(ctx: PhaseContext): Promise<void> {
       verdicts,
       seriesWithProbes: totals(loaded),
       rssMiBWithProbes: rssLoaded,
-      deleteS: round(deleteS, 1),
-      drainS: round(drainS, 1),
-      drained,
+      deleteS: round(gone.deleteS, 1),
+      drainS: round(gone.drainS, 1),
+      drained: gone.drained,
       seriesAfter: totals(after),
       rssMiBAfter: mem.rssMiB,
       hwmMiB: mem.hwmMiB,
@@ -155,64 +179,71 @@ export async function phaseSoak(ctx: PhaseContext): Promise<void> {
     };
     log(
       `soak cycle ${c}: created ${round(createS, 1)} s, every verdict ${round(verdictS, 1)} s ` +
-        `(${JSON.stringify(verdicts)}), drained ${round(drainS, 1)} s${drained ? '' : ' (NOT drained)'}; ` +
+        `(${JSON.stringify(verdicts)}), drained ${round(gone.drainS, 1)} s${gone.drained ? '' : ' (NOT drained)'}; ` +
         `RSS ${rssLoaded} -> ${mem.rssMiB} MiB, series ${loaded.all} -> ${after.all} ` +
         `(per AuthProbe ${loaded.perAuthProbe} -> ${after.perAuthProbe})`,
     );
     return cycle;
   };
-  try {
-    // leader election, the informers' first LIST: then nothing to do
-    await sleep(15_000);
-    const cold = await idle('cold, no AuthProbe yet');
-    out.cold = cold;
-    cycles.push(await runCycle(0, cold.series.perAuthProbe));
-    await sleep(sizes.soakSettleS * 1000);
-    const warm = await idle('warm, after the warm-up cycle');
-    out.warm = warm;
-    const soakStart = Date.now();
-    for (let c = 1; c === 1 || Date.now() - soakStart < sizes.soakSeconds * 1000; c++)
-      cycles.push(await runCycle(c, cold.series.perAuthProbe));
-    const soakS = (Date.now() - soakStart) / 1000;
-    const soaked = cycles.slice(1);
-    log(`soak: ${soaked.length} cycles in ${round(soakS, 1)} s; settling ${sizes.soakSettleS} s`);
-    await sleep(sizes.soakSettleS * 1000);
-    const end = await idle('end');
-    await samples.stop();
+  /**
+   * A cycle the cluster failed (the apiserver or etcd away: other suites stop them on the shared test
+   * cluster) is recorded, and the soak goes on once the apiserver is back and the AuthProbes are gone.
+   */
+  const recover = async (c: number, err: unknown): Promise<void> => {
+    if (op.child.exitCode !== null || op.child.signalCode !== null) throw err;
+    const error = err instanceof Error ? err.message : String(err);
+    failedCycles.push({ cycle: c, atS: round((Date.now() - t0) / 1000, 1), error });
+    log(`soak cycle ${c} failed (${error}); waiting for the apiserver, then deleting its AuthProbes`);
+    await guard(
+      waitFor(
+        'the apiserver to be ready and the AuthProbes deleted',
+        900_000,
+        async () => ((await apiRequest('GET', '/readyz')).status === 200 ? await letGo(c) : undefined),
+        5000,
+      ),
+    );
+  };
+  /** What the soak measured so far; `end` only once it ran to its end. */
+  const summarise = (soakS: number, end?: Awaited<ReturnType<typeof idle>>): void => {
+    const soaked = cycles.filter((x) => x.cycle > 0);
     const num = (key: 'seconds' | 'verdictS' | 'drainS'): number[] => soaked.map((x) => x[key]);
-    const growth = (from: number): { MiB: number; percent: number } => ({
-      MiB: round(end.medianRssMiB - from, 1),
-      percent: round((end.medianRssMiB / from - 1) * 100, 1),
-    });
+    const cold = out.cold as Awaited<ReturnType<typeof idle>> | undefined;
+    const warm = out.warm as Awaited<ReturnType<typeof idle>> | undefined;
+    const growth = (from?: number) =>
+      end && from
+        ? { MiB: round(end.medianRssMiB - from, 1), percent: round((end.medianRssMiB / from - 1) * 100, 1) }
+        : undefined;
+    const last = cycles[cycles.length - 1];
     Object.assign(out, {
       cyclesCompleted: soaked.length,
+      cyclesFailed: failedCycles.length,
       authProbesCreatedAndDeleted: soaked.length * n,
       soakSecondsActual: round(soakS, 1),
       cycleSeconds: spread(num('seconds')),
       verdictSeconds: spread(num('verdictS')),
       drainSeconds: spread(num('drainS')),
       cyclesNotDrained: cycles.filter((x) => !x.drained).length,
-      end,
+      ...(end ? { end } : {}),
       rssMiB: {
-        cold: cold.medianRssMiB,
-        warm: warm.medianRssMiB,
-        end: end.medianRssMiB,
-        growthFromWarm: growth(warm.medianRssMiB),
-        growthFromCold: growth(cold.medianRssMiB),
-        peakHwm: end.hwmMiB,
+        cold: cold?.medianRssMiB,
+        warm: warm?.medianRssMiB,
+        end: end?.medianRssMiB,
+        afterLastCycle: last?.rssMiBAfter,
+        growthFromWarm: growth(warm?.medianRssMiB),
+        growthFromCold: growth(cold?.medianRssMiB),
+        peakHwm: end?.hwmMiB ?? last?.hwmMiB,
         maxSampled: Math.max(0, ...samples.samples.map((x) => x.rssMiB)),
         // RSS right after each drain, by cycle: a leak climbs, a warm heap does not
         afterDrainSlopePerCycle: round(slope(soaked.map((x) => [x.cycle, x.rssMiBAfter])), 3),
       },
       series: {
-        cold: totals(cold.series),
-        warm: totals(warm.series),
-        end: totals(end.series),
-        withProbesMax: Math.max(...cycles.map((x) => x.seriesWithProbes.all)),
-        changedColdToWarm: changedNames(cold.series, warm.series),
-        changedWarmToEnd: changedNames(warm.series, end.series),
+        cold: cold && totals(cold.series),
+        warm: warm && totals(warm.series),
+        end: end && totals(end.series),
+        withProbesMax: Math.max(0, ...cycles.map((x) => x.seriesWithProbes.all)),
+        changedColdToWarm: cold && warm && changedNames(cold.series, warm.series),
+        changedWarmToEnd: warm && end && changedNames(warm.series, end.series),
       },
-      operatorCpuSeconds: round(cpuSeconds(op.pid), 1),
       rssMiBOverTime: samples.samples.filter((_, i) => i % 10 === 0).map((x) => [x.t, x.rssMiB]),
       method:
         'a fresh operator watching only the soak namespace. Idle measurements: cold 15 s after it served /healthz, ' +
@@ -222,14 +253,45 @@ export async function phaseSoak(ctx: PhaseContext): Promise<void> {
         `those with an authprobe label. Cycles 1.. are started for ${sizes.soakSeconds} s after the warm ` +
         'measurement. A cycle: 4 parallel kubectl create, every AuthProbe with a verdict (one LIST a second), ' +
         'one DELETE of the AuthProbe collection, then drained = no AuthProbe left, authprobe_workqueue_depth 0 ' +
-        'and no per-AuthProbe series (polled every 0.5 s).',
+        'and no per-AuthProbe series (polled every 0.5 s). A cycle the cluster fails (apiserver or etcd away) ' +
+        'is listed in failedCycles; its AuthProbes are deleted once the apiserver is back, and the soak goes on.',
     });
+  };
+  let soakStart = Date.now();
+  try {
+    // leader election, the informers' first LIST: then nothing to do
+    await sleep(15_000);
+    const cold = await idle('cold, no AuthProbe yet');
+    out.cold = cold;
+    perAuthProbeIdle = cold.series.perAuthProbe;
+    cycles.push(await runCycle(0));
+    await sleep(sizes.soakSettleS * 1000);
+    out.warm = await idle('warm, after the warm-up cycle');
+    soakStart = Date.now();
+    for (let c = 1; c === 1 || Date.now() - soakStart < sizes.soakSeconds * 1000; c++) {
+      try {
+        cycles.push(await runCycle(c));
+      } catch (err) {
+        await recover(c, err);
+      }
+    }
+    const soakS = (Date.now() - soakStart) / 1000;
+    log(`soak: ${cycles.length - 1} cycles in ${round(soakS, 1)} s; settling ${sizes.soakSettleS} s`);
+    await sleep(sizes.soakSettleS * 1000);
+    const end = await idle('end');
+    out.operatorCpuSeconds = round(cpuSeconds(op.pid), 1);
+    await samples.stop();
+    summarise(soakS, end);
     log(
-      `soak: RSS cold ${cold.medianRssMiB}, warm ${warm.medianRssMiB}, end ${end.medianRssMiB} MiB (peak ` +
-        `${end.hwmMiB}); series cold ${cold.series.all}, warm ${warm.series.all}, end ${end.series.all} ` +
-        `(per AuthProbe ${end.series.perAuthProbe}); changed since warm: ` +
-        JSON.stringify(changedNames(warm.series, end.series)),
+      `soak: RSS cold ${cold.medianRssMiB}, warm ${(out.warm as typeof end).medianRssMiB}, end ` +
+        `${end.medianRssMiB} MiB (peak ${end.hwmMiB}); series cold ${cold.series.all}, warm ` +
+        `${(out.warm as typeof end).series.all}, end ${end.series.all} (per AuthProbe ${end.series.perAuthProbe})`,
     );
+  } catch (err) {
+    out.stoppedBy = err instanceof Error ? err.message : String(err);
+    await samples.stop();
+    summarise((Date.now() - soakStart) / 1000);
+    throw err;
   } finally {
     await samples.stop();
     await op.stop();

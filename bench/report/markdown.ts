@@ -231,19 +231,13 @@ export function markdown(doc: ReportDocument): string {
     ]);
     lines.push(`Method: ${i.method}`, '');
   }
-  if (r.soak?.end) {
+  if (r.soak?.rssMiB) {
     const k = r.soak;
-    const idle = (label: string, x: any): [string, string] => [
-      `idle ${label}: RSS (median) / VmHWM / series (authprobe_*, per AuthProbe)`,
-      `${x.medianRssMiB} / ${x.hwmMiB} MiB / ${x.series.all} (${x.series.authprobe}, ${x.series.perAuthProbe})`,
-    ];
-    const cycles = (k.cycles as any[]).filter((c) => c.cycle > 0);
-    lines.push('## 9. Soak: AuthProbes created and deleted in cycles (issue #14)', '');
-    table([
+    const rows: Array<[string, string]> = [
       ['AuthProbes per cycle', `${k.probesPerCycle}: ${k.what}`],
       [
         'cycles',
-        `${k.cyclesCompleted} in ${k.soakSecondsActual} s after a warm-up cycle (${k.authProbesCreatedAndDeleted} AuthProbes created and deleted); not drained: ${k.cyclesNotDrained}`,
+        `${k.cyclesCompleted} in ${k.soakSecondsActual} s after a warm-up cycle (${k.authProbesCreatedAndDeleted} AuthProbes created and deleted); not drained: ${k.cyclesNotDrained}; failed by the cluster: ${k.cyclesFailed}`,
       ],
       [
         'per cycle, p50 (min-max): all / create until every verdict / delete until let go',
@@ -251,31 +245,51 @@ export function markdown(doc: ReportDocument): string {
           .map((f) => `${k[f].p50} s (${k[f].min}-${k[f].max})`)
           .join(' / '),
       ],
-      idle('cold (no AuthProbe yet)', k.cold),
-      idle('warm (after the warm-up cycle)', k.warm),
-      idle('end', k.end),
+    ];
+    for (const [label, x] of [
+      ['cold (no AuthProbe yet)', k.cold],
+      ['warm (after the warm-up cycle)', k.warm],
+      ['end', k.end],
+    ] as Array<[string, any]>)
+      if (x)
+        rows.push([
+          `idle ${label}: RSS (median) / VmHWM / series (authprobe_*, per AuthProbe)`,
+          `${x.medianRssMiB} / ${x.hwmMiB} MiB / ${x.series.all} (${x.series.authprobe}, ${x.series.perAuthProbe})`,
+        ]);
+    const g = (x: any): string => (x ? `${x.MiB} MiB (${x.percent}%)` : '—');
+    rows.push(
       [
         'RSS growth, warm -> end / cold -> end',
-        `${k.rssMiB.growthFromWarm.MiB} MiB (${k.rssMiB.growthFromWarm.percent}%) / ${k.rssMiB.growthFromCold.MiB} MiB (${k.rssMiB.growthFromCold.percent}%)`,
+        `${g(k.rssMiB.growthFromWarm)} / ${g(k.rssMiB.growthFromCold)}`,
       ],
+      ['RSS after the last cycle', `${k.rssMiB.afterLastCycle} MiB`],
       ['peak RSS (VmHWM) / highest sampled', `${k.rssMiB.peakHwm} / ${k.rssMiB.maxSampled} MiB`],
       ['RSS after each drain, slope', `${k.rssMiB.afterDrainSlopePerCycle} MiB per cycle`],
       ['series with the AuthProbes, max', String(k.series.withProbesMax)],
       [
         'series that changed, cold -> warm / warm -> end (name: before -> after)',
-        `${formatChanges(k.series.changedColdToWarm)} / ${formatChanges(k.series.changedWarmToEnd)}`,
+        `${formatChanges(k.series.changedColdToWarm ?? {})} / ${formatChanges(k.series.changedWarmToEnd ?? {})}`,
       ],
-      ['operator CPU, whole phase', `${k.operatorCpuSeconds} s`],
+      ['operator CPU, whole phase', k.operatorCpuSeconds !== undefined ? `${k.operatorCpuSeconds} s` : '—'],
       [
         'by cycle [cycle: every verdict s, drained s, RSS MiB with the AuthProbes -> after, series]',
-        cycles
+        (k.cycles as any[])
+          .filter((c) => c.cycle > 0)
           .map(
             (c) =>
               `${c.cycle}: ${c.verdictS}, ${c.drainS}, ${c.rssMiBWithProbes} -> ${c.rssMiBAfter}, ${c.seriesAfter.all}`,
           )
           .join('; '),
       ],
-    ]);
+    );
+    if (k.failedCycles?.length)
+      rows.push([
+        'cycles the cluster failed [cycle (s into the phase): error]',
+        (k.failedCycles as any[]).map((f) => `${f.cycle} (${f.atS} s): ${f.error}`).join('; '),
+      ]);
+    if (k.stoppedBy) rows.push(['**stopped by**', k.stoppedBy]);
+    lines.push('## 9. Soak: AuthProbes created and deleted in cycles (issue #14)', '');
+    table(rows);
     lines.push(`Method: ${k.method}`, '');
   }
   if (r.limit) {
