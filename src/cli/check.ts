@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KubeClient } from '../kube/client.js';
-import { isNotFound } from '../kube/errors.js';
+import { isNotFound, KubeTransportError } from '../kube/errors.js';
 import { KubeconfigError, loadClusterAccess, type ClusterAccess } from '../kube/access.js';
 import { runProbe } from '../probe/program.js';
 import { classifyProbe } from '../checks/pod/classify.js';
@@ -145,6 +145,13 @@ export async function checkCommand(
     );
     return exitCodeFor(verdict);
   } catch (err) {
+    // The apiserver not reached (refused, timed out): undecided, like a probe that could not reach it.
+    if (err instanceof KubeTransportError) {
+      io.stderr(
+        `authprobe check: undecided, the apiserver ${access.server.origin} was not reached: ${err.message}\n`,
+      );
+      return 2;
+    }
     io.stderr(`authprobe check: ${(err as Error).message}\n`);
     return 69;
   } finally {

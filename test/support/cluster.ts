@@ -43,26 +43,17 @@ function runCommandOnce(cmd: string, args: string[], input: string): Promise<Com
   });
 }
 
-// The test cluster is shared: another suite may restart its apiserver (key rotation, outage tests).
-const APISERVER_AWAY =
-  /connection refused|connection to the server .* was refused|cluster unreachable|no route to host|TLS handshake timeout|ServiceUnavailable|etcdserver/i;
-
 /**
- * Runs a program such as kubectl or helm (no shell); rejects on a non-zero exit unless `allowFail`.
- * While the apiserver is briefly away (up to a minute) the call is repeated; every other failure is
- * reported as it is.
+ * Runs a program such as kubectl or helm (no shell), once; rejects on a non-zero exit unless
+ * `allowFail`. Never retried: an apiserver that an earlier suite left unhealthy must fail the test
+ * that meets it, not be waited out (every script that restarts the apiserver waits until it is ready).
  */
 export async function runCommand(
   cmd: string,
   args: string[],
   opts: { input?: string; allowFail?: boolean } = {},
 ): Promise<CommandResult> {
-  const deadline = Date.now() + 60_000;
-  let result = await runCommandOnce(cmd, args, opts.input ?? '');
-  while (result.code !== 0 && APISERVER_AWAY.test(result.stderr) && Date.now() < deadline) {
-    await sleep(2000);
-    result = await runCommandOnce(cmd, args, opts.input ?? '');
-  }
+  const result = await runCommandOnce(cmd, args, opts.input ?? '');
   if (result.code !== 0 && !opts.allowFail)
     throw new Error(
       `${cmd} ${args.join(' ')} exited ${result.code}\n${result.stderr}\n${result.stdout.slice(-2000)}`,
@@ -381,12 +372,22 @@ export async function waitForHeal(
   });
 }
 
+/**
+ * The secret's uid, or undefined when it does not exist. Any other failure (the apiserver away, a
+ * timeout) throws: an unreadable secret must never look like a deleted one, or like an unchanged one.
+ */
 export async function secretUid(ns: string, name: string): Promise<string | undefined> {
-  try {
-    return (await kubectlJson<{ metadata: { uid: string } }>('get', 'secret', name, '-n', ns)).metadata.uid;
-  } catch {
-    return undefined;
-  }
+  const out = await kubectl(
+    'get',
+    'secret',
+    name,
+    '-n',
+    ns,
+    '--ignore-not-found',
+    '-o',
+    'jsonpath={.metadata.uid}',
+  );
+  return out.trim() || undefined;
 }
 
 /**

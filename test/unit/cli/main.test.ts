@@ -179,3 +179,41 @@ describe('the npm package', () => {
     expect(source.startsWith('#!/usr/bin/env node\n')).toBe(true);
   });
 });
+
+describe('authprobe check exit codes', () => {
+  it('exits 2 (undecided) and says so when the apiserver cannot be reached', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'authprobe-cli-'));
+    const kubeconfig = join(dir, 'config');
+    // Port 1 on loopback: nothing listens there, the connection is refused at once.
+    writeFileSync(
+      kubeconfig,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters: [{name: x, cluster: {server: "https://127.0.0.1:1"}}]',
+        'users: [{name: u, user: {token: not-a-real-token}}]',
+        'contexts: [{name: x, context: {cluster: x, user: u}}]',
+        'current-context: x',
+        '',
+      ].join('\n'),
+    );
+    for (const extra of [[], ['--secret', 'app-token']]) {
+      const r = await run([
+        'check',
+        '-n',
+        'default',
+        '--service-account',
+        'app',
+        '--kubeconfig',
+        kubeconfig,
+        ...extra,
+      ]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/undecided, the apiserver https:\/\/127\.0\.0\.1:1 was not reached/);
+      expect(r.stderr).not.toContain('not-a-real-token');
+    }
+  });
+});
