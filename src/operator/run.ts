@@ -163,13 +163,14 @@ export function buildOperator(
   const informerOptions = (name: string) => ({
     name,
     logger,
+    // Inside the current term when this replica leads (a standby reads, and writes no Event).
     onWatchError: () => {
       metrics.watchErrors.inc({ informer: name });
-      void keys?.refresh();
+      void manager.inTerm(() => keys?.refresh());
     },
     onRelist: () => {
       metrics.relists.inc({ informer: name });
-      void keys?.refresh();
+      void manager.inTerm(() => keys?.refresh());
     },
   });
   // One informer per watched namespace (or one for the cluster): watchNamespaces mode needs no

@@ -40,6 +40,7 @@ export class Manager {
   private server?: Server;
   private elector?: LeaderElector;
   private runningTerm?: Promise<void>;
+  private term?: LeadershipTerm;
   private electing?: Promise<void>;
   private started = false;
 
@@ -124,6 +125,7 @@ export class Manager {
    * at shutdown finishes while the lease is still renewed.
    */
   private runControllers(term: LeadershipTerm): Promise<void> {
+    this.term = term;
     const stop = AbortSignal.any([term.signal, this.stopping.signal]);
     return runInTerm(term, async () => {
       await Promise.all([
@@ -131,6 +133,16 @@ export class Manager {
         ...this.leaderTasks.map((task) => task(stop)),
       ]);
     });
+  }
+
+  /**
+   * Runs `fn` as part of the current leadership term, if this replica leads (work that an informer's
+   * event starts, such as reading the key set again after a watch error): its writes are then the
+   * leader's. Outside a valid term it runs without one, and any write it tries is refused.
+   */
+  inTerm<T>(fn: () => T): T {
+    const term = this.term;
+    return term?.valid() ? runInTerm(term, fn) : fn();
   }
 
   /**

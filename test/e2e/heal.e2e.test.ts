@@ -43,6 +43,7 @@ let image: string;
 let main: string; // namespace of the main scenarios
 let crash: string; // namespace of the crash scenario
 let ha: string; // namespace of the two-replica scenario
+let side: string; // a second namespace of the main operator: rejections in two namespaces at once
 // The operators' own namespace (leases, canary, heal ledger): never where the AuthProbes are, since
 // an operator does not run AuthProbes in its own namespace.
 let opNs: string;
@@ -150,13 +151,14 @@ beforeAll(async () => {
   await assertNoClusterWideOperator();
   await installCrd();
   image = await ensureImage();
-  [main, crash, ha, opNs] = await Promise.all([
+  [main, crash, ha, opNs, side] = await Promise.all([
     createNamespace('heal'),
     createNamespace('crash'),
     createNamespace('ha'),
     createNamespace('heal-op'),
+    createNamespace('side'),
   ]);
-  for (const ns of [main, crash, ha])
+  for (const ns of [main, crash, ha, side])
     await apply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'app', namespace: ns } });
   const secrets: Array<[string, string]> = [
     [main, 'vol-token'],
@@ -166,6 +168,7 @@ beforeAll(async () => {
     [main, 'reviewed-token'],
     [crash, 'crash-token'],
     [ha, 'ha-token'],
+    [side, 'side-token'],
   ];
   for (const [ns, name] of secrets)
     uids[`${ns}/${name}`] = (await createLegacyTokenSecret(ns, 'app', name)).uid;
@@ -178,13 +181,15 @@ beforeAll(async () => {
   await apply(probe(main, 'reviewed', 'reviewed-token', { check: 'TokenReview' }));
   await apply(probe(crash, 'crashy', 'crash-token'));
   await apply(probe(ha, 'ha', 'ha-token'));
+  await apply(probe(side, 'side', 'side-token', { check: 'TokenReview' }));
   const base = { AUTHPROBE_IMAGE: image, AUTHPROBE_ROTATION_SUSPECT_NAMESPACES: '3' };
   operators.push(
     startOperator(
       {
         ...base,
         AUTHPROBE_OPERATOR_NAMESPACE: opNs,
-        AUTHPROBE_WATCH_NAMESPACES: main,
+        AUTHPROBE_WATCH_NAMESPACES: `${main},${side}`,
+        AUTHPROBE_ROTATION_SUSPECT_NAMESPACES: '2',
         AUTHPROBE_LEADER_ELECTION: 'false',
       },
       'heal-main',
@@ -219,6 +224,7 @@ beforeAll(async () => {
     [main, 'reviewed'],
     [crash, 'crashy'],
     [ha, 'ha'],
+    [side, 'side'],
   ] as const) {
     await waitForReason(ns, name, 'Authenticated', 120_000);
   }
@@ -234,7 +240,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const op of operators) await op.stop();
-  await Promise.all([main, crash, ha, opNs].filter(Boolean).map((ns) => deleteNamespace(ns)));
+  await Promise.all([main, crash, ha, opNs, side].filter(Boolean).map((ns) => deleteNamespace(ns)));
 }, 120_000);
 
 describe('healing after a service-account key rotation', () => {
@@ -385,6 +391,26 @@ describe('healing after a service-account key rotation', () => {
     expect((await waitForReason(main, 'dry', 'SigningKeyRetired', 60_000)).status).toBe('False');
   }, 60_000);
 
+  it('rejections in two namespaces at once raise one SuspectedKeyRotation Warning on the operator namespace', async () => {
+    const raised = await waitFor('the SuspectedKeyRotation Event', 120_000, async () => {
+      const events = (await eventsFor(opNs, 'Namespace', opNs)).filter(
+        (e) => e.reason === 'SuspectedKeyRotation',
+      );
+      return events.length ? events : undefined;
+    });
+    expect(raised).toHaveLength(1);
+    expect(raised[0]?.type).toBe('Warning');
+    expect(raised[0]?.message).toContain(main);
+    expect(raised[0]?.message).toContain(side);
+    const operator = operators.find((op) => op.identity === 'heal-main') as OperatorProcess;
+    expect(operator.logs()).toMatch(/suspected service-account key rotation/);
+    // Individual heals go on; once both namespaces recovered, the gauge is back to 0.
+    await waitForHeal(side, 'side', 120_000);
+    await waitFor('authprobe_suspected_key_rotation back to 0', 120_000, async () =>
+      (await operator.metric('authprobe_suspected_key_rotation')) === 0 ? true : undefined,
+    );
+  }, 300_000);
+
   it('an operator killed right after deleting a secret finishes the heal within 30 s of its restart', async () => {
     const first = operators.find((op) => op.identity === 'heal-crash-1') as OperatorProcess;
     await waitFor('the first crash operator to die at the failpoint', 120_000, async () =>
@@ -448,8 +474,8 @@ describe('healing after a service-account key rotation', () => {
     const checksBefore = await probesTotal(operator);
     await clusterScript('apiserver-outage', '60');
     const backAt = new Date().toISOString();
-    // With the apiserver back, every probe is checked again (a verdict newer than the outage), twice
-    // the operator was running and probing, and still deleted nothing.
+    // With the apiserver back, every probe is checked again (a verdict newer than the outage): the
+    // operator was running and probing, and still deleted nothing.
     const probed = ['vol', 'env', 'forbidden', 'reviewed'];
     await waitFor('every probe checked again after the outage', 2 * INTERVAL_S * 1000 + 120_000, async () => {
       const times = await Promise.all(probed.map((name) => lastProbeTime(main, name)));
