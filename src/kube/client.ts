@@ -183,7 +183,16 @@ export class KubeClient {
       // readline re-emits stream errors on the interface; unhandled, that would end the process.
       lines.on('error', (err) => reject(transportError(err)));
       res.on('error', (err) => reject(transportError(err)));
-      res.on('close', () => resolve());
+      // A deadline for the whole watch too: the server ends it after timeoutSeconds; one that
+      // streams on past that (plus slack) is cut, and the informer watches again.
+      const deadline = setTimeout(
+        () => req.destroy(new KubeTransportError('ETIMEDOUT', `watch of ${path} passed its deadline`)),
+        (serverTimeout + 60) * 1000,
+      );
+      res.on('close', () => {
+        clearTimeout(deadline);
+        resolve();
+      });
       signal?.addEventListener('abort', () => req.destroy(), { once: true });
     });
   }
