@@ -69,12 +69,18 @@ async function secretUidStrict(name: string): Promise<string> {
   return (await kubectlJson<{ metadata: { uid: string } }>('get', 'secret', name, '-n', ns)).metadata.uid;
 }
 
-/** Every listed AuthProbe Ready=True with reason Healed (and healed `times` times), or undefined. */
+/**
+ * Every listed AuthProbe healed `times` times and Ready=True again, or undefined. The reason is Healed
+ * until another check records Authenticated; which one a probe shows depends on whether a key change
+ * asked for one more check meanwhile, so either counts.
+ */
 async function allHealed(list: string[], times: number): Promise<ProbeJson[] | undefined> {
   const all = (await probes()).filter((p) => list.includes(p.metadata.name));
   const done = all.filter(
     (p) =>
-      ready(p)?.status === 'True' && ready(p)?.reason === 'Healed' && (p.status?.heals?.count ?? 0) >= times,
+      ready(p)?.status === 'True' &&
+      ['Healed', 'Authenticated'].includes(ready(p)?.reason ?? '') &&
+      (p.status?.heals?.count ?? 0) >= times,
   );
   return done.length === list.length ? done : undefined;
 }
