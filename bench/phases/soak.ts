@@ -1,7 +1,7 @@
 /**
  * 9. soak (issue #14): one operator while N AuthProbes are created and deleted in cycles for a fixed
  * time. Each cycle creates N AuthProbes with names of their own (half check TokenReview on a valid
- * legacy token secret: Authenticated; half for a ServiceAccount that does not exist:
+ * legacy token secret made for the cycle: Authenticated; half for a ServiceAccount that does not exist:
  * ServiceAccountNotFound, no pod; interval 1h, so each is checked when it is created), waits until every
  * one has a verdict, deletes them all with one DELETE of the collection, and waits until the operator
  * has let them go (no AuthProbe left, work queue empty, no per-AuthProbe metric series).
@@ -19,7 +19,7 @@ import { countSeries, metricSum, startOperator, type SeriesCount } from '../lib/
 import { cpuSeconds, memory, rssMedian } from '../lib/proc.ts';
 import { sampler } from '../lib/sampler.ts';
 import { round, slope, spread } from '../lib/stats.ts';
-import { createTokenNamespace } from '../lib/tokens.ts';
+import { createLegacyTokenSecrets, createTokenNamespace } from '../lib/tokens.ts';
 import { sleep, waitFor } from '../lib/wait.ts';
 import type { PhaseContext } from './context.ts';
 
@@ -66,7 +66,7 @@ export async function phaseSoak(ctx: PhaseContext): Promise<void> {
   const out: Record<string, unknown> = {
     probesPerCycle: n,
     what:
-      `${reviewed} AuthProbes with check TokenReview on one valid legacy token secret and ${n - reviewed} for a ` +
+      `${reviewed} AuthProbes with check TokenReview on a valid legacy token secret (a new one every cycle) and ${n - reviewed} for a ` +
       'ServiceAccount that does not exist (ServiceAccountNotFound, no pod), interval 1h, new names every cycle',
     soakS: sizes.soakSeconds,
     settleS: sizes.soakSettleS,
@@ -74,7 +74,7 @@ export async function phaseSoak(ctx: PhaseContext): Promise<void> {
     failedCycles,
   };
   ctx.results.soak = out;
-  const ns = await createTokenNamespace('soak', ['app-token']);
+  const ns = await createTokenNamespace('soak', []);
   const op = await startOperator({ name: 'soak', image: ctx.image, namespace: ns });
   const t0 = Date.now();
   const samples = sampler(op, t0);
@@ -127,13 +127,16 @@ export async function phaseSoak(ctx: PhaseContext): Promise<void> {
   };
   /** One cycle: create N AuthProbes, wait for every verdict, delete them all, wait until they are let go. */
   const runCycle = async (c: number): Promise<Cycle> => {
+    // A token secret of its own: a signing-key rotation by another suite spoils one cycle, not the rest.
+    const secret = `tok-c${c}`;
+    await guard(createLegacyTokenSecrets(ns, 'app', [secret]));
     const cpu0 = cpuSeconds(op.pid);
     const c0 = Date.now();
     await guard(
       createObjects(
         Array.from({ length: n }, (_, i) =>
           i < reviewed
-            ? authProbe(ns, `c${c}-r${i}`, { secretName: 'app-token', check: 'TokenReview', interval: '1h' })
+            ? authProbe(ns, `c${c}-r${i}`, { secretName: secret, check: 'TokenReview', interval: '1h' })
             : authProbe(ns, `c${c}-m${i}`, { serviceAccountName: 'missing', interval: '1h' }),
         ),
         4,
@@ -191,7 +194,8 @@ export async function phaseSoak(ctx: PhaseContext): Promise<void> {
    */
   const recover = async (c: number, err: unknown): Promise<void> => {
     if (op.child.exitCode !== null || op.child.signalCode !== null) throw err;
-    const error = err instanceof Error ? err.message : String(err);
+    // the first line of the message: kubectl repeats it for every object of the List
+    const error = (err instanceof Error ? err.message : String(err)).split('\n')[0]?.slice(0, 300) ?? '';
     failedCycles.push({ cycle: c, atS: round((Date.now() - t0) / 1000, 1), error });
     log(`soak cycle ${c} failed (${error}); waiting for the apiserver, then deleting its AuthProbes`);
     await guard(
