@@ -11,11 +11,17 @@ export default class SummaryReporter {
     const passed = results.numPassedTests;
     const failed = results.numFailedTests + results.numRuntimeErrorTestSuites;
     const skipped = results.numPendingTests + results.numTodoTests;
+    // How long each test file took (seconds), for .ci/run's table of where the time goes.
+    const files = results.testResults.map((r) => ({
+      file: r.testFilePath.replace(`${process.cwd()}/`, ''),
+      seconds: Math.round((r.perfStats.end - r.perfStats.start) / 100) / 10,
+    }));
+    const seconds = Math.round((Date.now() - results.startTime) / 1000);
     process.stdout.write(`\n${passed} passed, ${failed} failed, ${skipped} skipped\n`);
     if (process.env.AUTHPROBE_TEST_SUMMARY) {
       appendFileSync(
         process.env.AUTHPROBE_TEST_SUMMARY,
-        `${JSON.stringify({ suite, passed, failed, skipped })}\n`,
+        `${JSON.stringify({ suite, passed, failed, skipped, seconds, files })}\n`,
       );
     }
   }
