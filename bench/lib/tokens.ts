@@ -12,6 +12,7 @@ const tokenData = async (ns: string, name: string): Promise<string | undefined> 
 
 /** Legacy token Secrets for a ServiceAccount; resolves once the tokens controller filled them. */
 export async function createLegacyTokenSecrets(ns: string, sa: string, names: string[]): Promise<void> {
+  if (!names.length) return;
   await applyObjects(names.map((name) => legacyTokenSecret(ns, name, sa)));
   for (const name of names) {
     await waitFor(`secret ${ns}/${name} to be filled`, 60_000, async () =>
