@@ -106,7 +106,10 @@ describe('heal policies on a real Secret', () => {
     expect(after.metadata.uid).toBe(uid);
     expect(after.metadata.labels?.[CLEANER_LABEL]).toBeUndefined();
     expect(await authenticates(ns, 'revalidate-token')).toBe(true);
-    const reasons = (await eventsFor(ns, 'AuthProbe', 'revalidate')).map((e) => e.reason);
+    // In the order the operator wrote them (its microsecond eventTime).
+    const reasons = (await eventsFor(ns, 'AuthProbe', 'revalidate'))
+      .sort((a, b) => (a.eventTime ?? '').localeCompare(b.eventTime ?? ''))
+      .map((e) => e.reason);
     // The label alone made the apiserver refuse the token (TokenInvalidated); removing it made it work again.
     expect(reasons.indexOf('TokenInvalidated')).toBeGreaterThanOrEqual(0);
     expect(reasons.indexOf('TokenRevalidated')).toBeGreaterThan(reasons.indexOf('TokenInvalidated'));
