@@ -2,6 +2,7 @@ import https from 'node:https';
 import http from 'node:http';
 import { createInterface } from 'node:readline';
 import type { ClusterAccess } from './access.js';
+import { onFirstAbort } from './abort.js';
 import { KubeApiError, KubeTransportError, NotLeaderError } from './errors.js';
 
 export type Query = Record<string, string | number | boolean | undefined>;
@@ -115,11 +116,11 @@ export class KubeClient {
         ),
       deadlineMs,
     );
-    const signal = options.signal ? AbortSignal.any([options.signal, deadline.signal]) : deadline.signal;
+    const signals = [options.signal, deadline.signal];
     try {
-      const { res, req } = await this.open(method, path, { ...options, signal, timeoutMs: undefined });
+      const { res, req } = await this.open(method, path, { ...options, timeoutMs: undefined }, signals);
       try {
-        const text = await readBody(res, options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES, signal);
+        const text = await readBody(res, options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES, signals);
         const status = res.statusCode ?? 0;
         if (status >= 200 && status < 300) return (text ? JSON.parse(text) : undefined) as T;
         throw apiErrorFrom(status, text);
@@ -152,7 +153,7 @@ export class KubeClient {
       timeoutMs: (serverTimeout + 30) * 1000,
     });
     const status = res.statusCode ?? 0;
-    if (status !== 200) throw apiErrorFrom(status, await readBody(res, 1024 * 1024, signal));
+    if (status !== 200) throw apiErrorFrom(status, await readBody(res, 1024 * 1024, [signal]));
     const maxEvent = DEFAULT_MAX_RESPONSE_BYTES / 8;
     await new Promise<void>((resolve, reject) => {
       // One event is one line; a line that outgrows the limit is never buffered whole.
@@ -189,11 +190,12 @@ export class KubeClient {
         () => req.destroy(new KubeTransportError('ETIMEDOUT', `watch of ${path} passed its deadline`)),
         (serverTimeout + 60) * 1000,
       );
+      const stopListening = onFirstAbort([signal], () => req.destroy());
       res.on('close', () => {
         clearTimeout(deadline);
+        stopListening();
         resolve();
       });
-      signal?.addEventListener('abort', () => req.destroy(), { once: true });
     });
   }
 
@@ -201,6 +203,8 @@ export class KubeClient {
     method: string,
     path: string,
     options: RequestOptions,
+    /** More signals that abort the request (request() passes its deadline). */
+    extraSignals: ReadonlyArray<AbortSignal | undefined> = [],
   ): Promise<{ req: http.ClientRequest; res: http.IncomingMessage }> {
     const url = new URL(this.server.href.replace(/\/$/, '') + path);
     for (const [key, value] of Object.entries(options.query ?? {})) {
@@ -226,10 +230,7 @@ export class KubeClient {
     const transport = url.protocol === 'http:' ? http : https;
     // Nothing awaits between the fence's answer and the send below.
     const fenceSignal = this.hooks.fence?.(method, url.pathname);
-    const signal =
-      fenceSignal && options.signal
-        ? AbortSignal.any([fenceSignal, options.signal])
-        : (fenceSignal ?? options.signal);
+    const signals = [fenceSignal, options.signal, ...extraSignals];
     return new Promise((resolve, reject) => {
       const req = transport.request(url, reqOptions, (res) => {
         this.hooks.onResponse?.(res.statusCode ?? 0);
@@ -241,17 +242,15 @@ export class KubeClient {
           req.destroy(new KubeTransportError('ETIMEDOUT', `${method} ${url.pathname} timed out`)),
         );
       }
-      if (signal) {
-        const abort = (): void => {
-          req.destroy(
-            signal.reason instanceof KubeTransportError || signal.reason instanceof NotLeaderError
-              ? signal.reason
-              : new KubeTransportError('EABORTED', `${method} ${url.pathname} aborted`),
-          );
-        };
-        if (signal.aborted) abort();
-        else signal.addEventListener('abort', abort, { once: true });
-      }
+      // Listeners on long-lived signals (the leadership term) are removed when the request ends.
+      const stopListening = onFirstAbort(signals, (signal) =>
+        req.destroy(
+          signal.reason instanceof KubeTransportError || signal.reason instanceof NotLeaderError
+            ? signal.reason
+            : new KubeTransportError('EABORTED', `${method} ${url.pathname} aborted`),
+        ),
+      );
+      req.once('close', stopListening);
       if (payload !== undefined) req.write(payload);
       req.end();
     });
@@ -262,8 +261,12 @@ export class KubeClient {
   }
 }
 
-/** Reads an answer whole, up to `limit` bytes; past that, or when `signal` aborts, the socket is dropped. */
-function readBody(res: http.IncomingMessage, limit: number, signal?: AbortSignal): Promise<string> {
+/** Reads an answer whole, up to `limit` bytes; past that, or when a signal aborts, the socket is dropped. */
+function readBody(
+  res: http.IncomingMessage,
+  limit: number,
+  signals: ReadonlyArray<AbortSignal | undefined> = [],
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -274,20 +277,18 @@ function readBody(res: http.IncomingMessage, limit: number, signal?: AbortSignal
         new KubeTransportError('ETOOLARGE', `the answer (${declared} bytes) is larger than ${limit} bytes`),
       );
     }
-    const onAbort = (): void => {
+    const stopListening = onFirstAbort(signals, (signal) => {
       res.destroy();
       reject(
-        signal?.reason instanceof Error
+        signal.reason instanceof Error
           ? transportError(signal.reason)
           : new KubeTransportError('EABORTED', 'aborted'),
       );
-    };
-    if (signal?.aborted) return onAbort();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    });
     res.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
-        signal?.removeEventListener('abort', onAbort);
+        stopListening();
         res.destroy();
         reject(new KubeTransportError('ETOOLARGE', `the answer is larger than ${limit} bytes`));
         return;
@@ -295,13 +296,14 @@ function readBody(res: http.IncomingMessage, limit: number, signal?: AbortSignal
       chunks.push(chunk);
     });
     res.on('end', () => {
-      signal?.removeEventListener('abort', onAbort);
+      stopListening();
       resolve(Buffer.concat(chunks).toString('utf8'));
     });
     res.on('error', (err) => {
-      signal?.removeEventListener('abort', onAbort);
+      stopListening();
       reject(transportError(err));
     });
+    res.on('close', stopListening);
   });
 }
 

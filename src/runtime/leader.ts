@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { sleep, systemClock, type Clock, type TimerHandle } from './clock.js';
 import type { KubeClient } from '../kube/client.js';
+import { onFirstAbort } from '../kube/abort.js';
 import { describeError, isAlreadyExists, isConflict, isNotFound } from '../kube/errors.js';
 
 /** The fields of a `coordination.k8s.io/v1` Lease spec that leader election uses. */
@@ -182,9 +183,10 @@ export class LeaderElector {
     const cutoff = deadline ?? started + this.options.renewDeadlineMs;
     const attempt = new AbortController();
     const timer = this.clock.setTimeout(() => attempt.abort(), Math.max(0, cutoff - started));
-    const abort = signal ? AbortSignal.any([signal, attempt.signal]) : attempt.signal;
+    // Not AbortSignal.any: `signal` lives as long as the campaign, and an attempt runs every 2 s.
+    const stopListening = onFirstAbort([signal], () => attempt.abort());
     try {
-      const held = await this.attempt(abort);
+      const held = await this.attempt(attempt.signal);
       if (held && this.clock.monotonic() >= cutoff) {
         this.options.logger.warn(
           { identity: this.options.identity },
@@ -195,6 +197,7 @@ export class LeaderElector {
       if (held) this.renewedAt = started;
       return held;
     } finally {
+      stopListening();
       this.clock.clearTimeout(timer);
     }
   }

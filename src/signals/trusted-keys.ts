@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { KubeApi } from '../kube/client.js';
 import { errorMessage } from '../kube/errors.js';
+import { sleep, systemClock } from '../runtime/clock.js';
 
 /** Where the apiserver publishes the public keys it verifies service-account tokens with. */
 export const JWKS_PATH = '/openid/v1/jwks';
@@ -73,17 +74,8 @@ export class TrustedKeys {
   async run(pollMs: number, signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       await this.refresh();
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, pollMs);
-        signal.addEventListener(
-          'abort',
-          () => {
-            clearTimeout(timer);
-            resolve();
-          },
-          { once: true },
-        );
-      });
+      // sleep removes its listener from the term's signal each time (one left per poll would pile up).
+      await sleep(systemClock, pollMs, signal);
     }
   }
 

@@ -4,6 +4,7 @@
  * fenced client sends nothing for a leadership term that has ended.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { getEventListeners } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeClient } from '../../../src/kube/client.js';
@@ -121,5 +122,19 @@ describe('a fenced client', () => {
       return api.put('/apis/x/v1/things/c', {});
     });
     await expect(later).rejects.toBeInstanceOf(NotLeaderError);
+  });
+
+  it('leaves no listener on the term signal once its requests are done (a term lives for hours)', async () => {
+    const api = fenced();
+    const t = term();
+    const caller = new AbortController(); // a long-lived signal of the caller's, too
+    await runInTerm(t, async () => {
+      for (let i = 0; i < 200; i++) await api.get('/ok', { signal: caller.signal });
+      await Promise.all(Array.from({ length: 50 }, () => api.post('/apis/x/v1/things', {})));
+      await expect(api.get('/big', { maxResponseBytes: 1024 })).rejects.toMatchObject({ code: 'ETOOLARGE' });
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100)); // a refused answer's socket closes a moment later
+    expect(getEventListeners(t.signal, 'abort')).toHaveLength(0);
+    expect(getEventListeners(caller.signal, 'abort')).toHaveLength(0);
   });
 });
