@@ -139,7 +139,7 @@ export class AuthProbeReconciler implements Reconciler {
       await this.deps.metrics.forgetProbe(namespace, name);
       this.deps.rotation?.forget(namespace, name);
       this.written.forget(key);
-      return {};
+      return { gone: true };
     }
     const probe = this.withUnwritten(key, this.written.newest(key, cached));
     const resolved = resolveSpec(probe.spec);

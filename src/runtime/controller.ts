@@ -8,6 +8,8 @@ import type { OperatorMetrics } from '../metrics/metrics.js';
 export interface ReconcileResult {
   /** Visit this key again after this long even if nothing changes (how time enters). */
   requeueAfterMs?: number;
+  /** The object is gone: forget the key's scheduled visit and back-off. */
+  gone?: boolean;
 }
 
 /**
@@ -113,7 +115,8 @@ export class Controller {
       let result = 'success';
       try {
         const outcome = await reconciler.reconcile(key, signal);
-        queue.forget(key);
+        if (outcome?.gone) queue.discard(key);
+        else queue.forget(key);
         if (outcome?.requeueAfterMs !== undefined) queue.addAfter(key, outcome.requeueAfterMs);
       } catch (err) {
         result = 'error';

@@ -109,6 +109,25 @@ export class WorkQueue {
     this.failures.delete(key);
   }
 
+  /**
+   * The object is gone: drop its scheduled visit and its back-off. Keeps nothing of a key whose
+   * object was deleted (AuthProbes created and deleted by the thousand would otherwise leave one
+   * timer each for up to their interval).
+   */
+  discard(key: string): void {
+    this.failures.delete(key);
+    const scheduled = this.delayed.get(key);
+    if (scheduled) {
+      this.clock.clearTimeout(scheduled.handle);
+      this.delayed.delete(key);
+    }
+  }
+
+  /** Keys waiting for a scheduled visit (for tests and the queue's own accounting). */
+  get scheduled(): number {
+    return this.delayed.size;
+  }
+
   /** Waits for the next key; resolves `undefined` once the queue is shut down. */
   get(): Promise<string | undefined> {
     if (this.shuttingDown) return Promise.resolve(undefined);

@@ -115,4 +115,22 @@ describe('WorkQueue', () => {
     queue.add('ns/b');
     expect(queue.length).toBe(0);
   });
+
+  it("discard drops a deleted key's scheduled visit and back-off: nothing of it is kept", async () => {
+    const clock = new FakeClock();
+    const queue = new WorkQueue({ clock });
+    for (let i = 0; i < 1_000; i++) queue.addAfter(`ns/p${i}`, 3_600_000);
+    queue.addRateLimited('ns/p0');
+    expect(queue.scheduled).toBe(1_000);
+    for (let i = 0; i < 1_000; i++) queue.discard(`ns/p${i}`);
+    expect(queue.scheduled).toBe(0);
+    expect(clock.pendingTimers).toBe(0);
+    expect(queue.failureCount('ns/p0')).toBe(0);
+    await clock.advance(3_600_000);
+    expect(queue.length).toBe(0);
+    queue.addAfter('ns/p1', 1_000); // a new object of the same name is scheduled as usual
+    await clock.advance(1_000);
+    expect(queue.length).toBe(1);
+    await flush();
+  });
 });
