@@ -77,3 +77,10 @@ describe('reading conditions', () => {
     expect(toApiTime(now)).toBe('2025-01-01T00:05:00Z');
   });
 });
+
+describe('removeCondition', () => {
+  it('removes only the named type', () => {
+    const other = { ...ready('True', 'X'), type: 'Other' };
+    expect(removeCondition([other, ready('True', 'Authenticated')], 'Ready')).toEqual([other]);
+  });
+});

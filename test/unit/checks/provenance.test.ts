@@ -44,3 +44,15 @@ describe('judgeTokenSecret: only the account’s own token secret is ever used',
     }
   });
 });
+
+describe('judgeTokenSecret: what each refusal says, word for word', () => {
+  it.each<[string, SecretFacts, string | undefined]>([
+    ['an Opaque secret', secret('Opaque', { [NAME]: 'p' }), 'u1'],
+    ['a secret without a type', secret(undefined), 'u1'],
+    ['another account’s token secret', secret(TOKEN, { [NAME]: 'other' }), 'u1'],
+    ['a token secret without the account annotation', secret(TOKEN), 'u1'],
+    ['issued for a recreated account', secret(TOKEN, { [NAME]: 'p', [UID]: 'u0' }), 'u1'],
+  ])('%s', (_name, facts, accountUid) => {
+    expect(judgeTokenSecret(facts, 'p', accountUid)).toMatchSnapshot();
+  });
+});

@@ -9,7 +9,7 @@ import { EventReason, HealAction, HealProgress, HealReason, ProbeReason } from '
 import type { AuthProbe, AuthProbeSpec, AuthProbeStatus } from '../../../src/api/types.js';
 import { FINALIZER_HEAL_IN_FLIGHT, intentFor } from '../../../src/heal/intent.js';
 import { KubeApiError, KubeTransportError } from '../../../src/kube/errors.js';
-import { secretToken, type SecretJson } from '../../../src/kube/resources.js';
+import { apiPaths, secretToken, type SecretJson } from '../../../src/kube/resources.js';
 import type { StoredObject } from '../support/fake-kube.js';
 import {
   addAuthProbe,
@@ -18,9 +18,12 @@ import {
   b64,
   fakeOperator,
   finishPod,
+  KEY,
   latestProbePod,
+  NS,
   paths,
   podGeneration,
+  PROBE,
   probePods,
   probeResult,
   ready,
@@ -588,5 +591,205 @@ describe('AuthProbeReconciler: bugs this suite found, fixed', () => {
     finishPod(op.kube, latestProbePod(op.kube).metadata.name, probeResult(200));
     await op.reconcile();
     expect(ready(op.kube)).toMatchObject({ reason: ProbeReason.Authenticated, observedGeneration: 1 });
+  });
+});
+
+/** The reconciler's own rules, edge by edge (written for mutants that survived the suites above). */
+describe('the reconciler, rule by rule', () => {
+  const series = async (op: FakeOperator, metric: 'probes' | 'authenticated' | 'lastSuccess' | 'heals') =>
+    (await op.metrics[metric].get()).values.map((v) => ({ labels: v.labels, value: v.value }));
+
+  it('metrics after a check: the outcome counted, authenticated, the last success in seconds, the duration', async () => {
+    const op = world(TOKEN_REVIEW);
+    op.kube.acceptToken(STALE, USERNAME);
+    op.kube.beforeEvery('POST', paths.tokenReviews, () => op.clock.advance(250));
+    await op.reconcile();
+    const who = { namespace: NS, authprobe: PROBE };
+    expect(await series(op, 'probes')).toEqual([
+      { labels: { ...who, reason: ProbeReason.Authenticated }, value: 1 },
+    ]);
+    expect(await series(op, 'authenticated')).toEqual([{ labels: who, value: 1 }]);
+    expect(await series(op, 'lastSuccess')).toEqual([{ labels: who, value: T0 / 1000 }]); // second precision, as status says
+    const duration = (await op.metrics.probeDuration.get()).values.find((v) =>
+      v.metricName?.endsWith('_sum'),
+    );
+    expect(duration).toMatchObject({ labels: { source: 'Secret', check: 'TokenReview' }, value: 0.25 });
+  });
+
+  it('an AuthProbe gone from the cache is forgotten: its metrics and its marks', async () => {
+    const op = world(TOKEN_REVIEW);
+    op.kube.acceptToken(STALE, USERNAME);
+    await op.reconcile();
+    op.reconciler.accountDeleted([KEY]);
+    op.kube.remove(paths.probe);
+    expect(await op.reconcile()).toEqual({ gone: true });
+    expect(await series(op, 'probes')).toEqual([]);
+    expect(await series(op, 'authenticated')).toEqual([]);
+    // Created again under the same name: no mark of the old one makes it check out of turn.
+    addAuthProbe(op.kube, { ...TOKEN_REVIEW, interval: '1h' });
+    await op.reconcile();
+    op.kube.clearCalls();
+    op.clock.advance(60_000);
+    await op.reconcile();
+    expect(op.kube.callsTo('POST', paths.tokenReviews)).toHaveLength(0);
+  });
+
+  it('dependents are the AuthProbes of that namespace that name that account', () => {
+    const op = world(TOKEN_REVIEW);
+    op.kube.add(apiPaths.authProbes(NS), {
+      apiVersion: 'authprobe.io/v1alpha1',
+      kind: 'AuthProbe',
+      metadata: { name: 'other-account' },
+      spec: { serviceAccountName: 'other' },
+    });
+    op.kube.add(apiPaths.authProbes('elsewhere'), {
+      apiVersion: 'authprobe.io/v1alpha1',
+      kind: 'AuthProbe',
+      metadata: { name: 'same-name-elsewhere' },
+      spec: { serviceAccountName: SA },
+    });
+    expect(op.reconciler.dependents(NS, SA)).toEqual([KEY]);
+    expect(op.reconciler.dependents('elsewhere', SA)).toEqual(['elsewhere/same-name-elsewhere']);
+  });
+
+  it('a token already known to carry a retired key is left to its schedule when the keys change', async () => {
+    const op = world(TOKEN_REVIEW);
+    setProbe(op, (p) => {
+      p.status = {
+        lastProbe: {
+          time: '2026-03-01T12:00:00Z',
+          outcome: ProbeReason.SigningKeyRetired,
+          tokenKeyID: 'old',
+        },
+      };
+    });
+    expect(op.reconciler.keysChanged(new Set(['new']))).toEqual([]);
+    setProbe(op, (p) => {
+      p.status = {
+        lastProbe: { time: '2026-03-01T12:00:00Z', outcome: ProbeReason.TokenRejected, tokenKeyID: 'old' },
+      };
+    });
+    expect(op.reconciler.keysChanged(new Set(['new']))).toEqual([KEY]);
+  });
+
+  it('a retired key is checked with a TokenReview at once, whatever spec.check says, and confirmed after a heal', async () => {
+    const op = world(POD);
+    setProbe(op, (p) => {
+      p.status = {
+        observedGeneration: 1,
+        lastProbe: {
+          time: new Date(T0).toISOString(),
+          outcome: ProbeReason.Authenticated,
+          tokenKeyID: 'old',
+        },
+      };
+    });
+    op.kube.clearCalls();
+    expect(op.reconciler.keysChanged(new Set(['new']))).toEqual([KEY]);
+    // Checked again at once: the mark stays until a check that began after it is recorded.
+    expect(await op.reconcile()).toEqual({ requeueAfterMs: 0 });
+    expect(op.kube.callsTo('POST', paths.pods)).toHaveLength(0);
+    // The review proves the token rejected, the secret is replaced, and the new token is checked again at once.
+    expect(op.events.reasons()).toEqual([...HEAL_STEPS, HealReason.Healed, EventReason.HealConfirmed]);
+  });
+
+  it('a mark set again while its check runs is kept for another check', async () => {
+    const op = world(TOKEN_REVIEW, {});
+    op.kube.acceptToken(STALE, USERNAME);
+    await op.reconcile();
+    op.reconciler.accountDeleted([KEY]);
+    op.kube.before('POST', paths.tokenReviews, () => op.reconciler.accountDeleted([KEY]));
+    op.kube.clearCalls();
+    await op.reconcile();
+    await op.reconcile();
+    expect(op.kube.callsTo('POST', paths.tokenReviews)).toHaveLength(2);
+    await op.reconcile();
+    expect(op.kube.callsTo('POST', paths.tokenReviews)).toHaveLength(2);
+  });
+
+  it('what a visit asks of the queue: the pod check again when its pod may be done', async () => {
+    const op = world(POD);
+    const started = await op.reconcile();
+    expect(started.requeueAfterMs).toBeGreaterThan(0);
+    const inFlight = await op.reconcile();
+    expect(inFlight.requeueAfterMs).toBeGreaterThan(0);
+    // Someone created a pod of the name the check was about to use: try again in a second.
+    const again = world(POD);
+    again.kube.onCreate(paths.pods, () => undefined);
+    again.kube.before('POST', paths.pods, () => {
+      throw new KubeApiError(409, 'AlreadyExists', 'pods "x" already exists');
+    });
+    expect(await again.reconcile()).toEqual({ requeueAfterMs: 1_000 });
+  });
+
+  it('an AuthProbe deleted while its heal cannot finish is looked at again in 30 s', async () => {
+    const op = world(TOKEN_REVIEW, { tokensController: false, fillTimeoutMs: 50 });
+    op.kube.beforeEvery('GET', paths.secret, () => op.clock.advance(100));
+    setProbe(op, (p) => {
+      p.metadata.finalizers = [FINALIZER_HEAL_IN_FLIGHT];
+      p.metadata.deletionTimestamp = '2026-03-01T12:00:00Z';
+      p.status = { healIntent: intentFor(op.stale, SA, new Date(T0)) };
+    });
+    expect(await op.reconcile()).toEqual({ requeueAfterMs: 30_000 });
+  });
+
+  it('a verdict whose reason changes but not its status is told as an Event; a repeated success is not', async () => {
+    const op = world(POD);
+    await podReports(op, 200);
+    await op.reconcile();
+    op.clock.advance(600_000);
+    await podReports(op, 403);
+    await op.reconcile();
+    op.clock.advance(600_000);
+    await podReports(op, 403);
+    await op.reconcile();
+    expect(op.events.reasons()).toEqual([ProbeReason.Authenticated, ProbeReason.AuthenticatedForbidden]);
+    expect(op.events.events.map((e) => e.type)).toEqual(['Normal', 'Normal']);
+  });
+
+  it('the verdict the healer returns keeps the probe pod, the probe-now answer and the generation of the check', async () => {
+    const op = world(POD);
+    setProbe(op, (p) => {
+      p.metadata.annotations = { [ANNOTATION_PROBE_NOW]: 'now-1' };
+    });
+    const pod = await podReports(op, 401);
+    await op.reconcile();
+    const last = status(op).lastProbe;
+    expect(last).toMatchObject({ pod, probeNow: 'now-1' });
+    expect(status(op).observedGeneration).toBe(1);
+  });
+});
+
+describe('how many AuthProbes a namespace may run', () => {
+  it('the oldest run; one over the limit is reported and looked at again in five minutes', async () => {
+    const op = world(TOKEN_REVIEW, { maxPerNamespace: 1 });
+    op.kube.acceptToken(STALE, USERNAME);
+    op.clock.advance(1_000);
+    op.kube.add(apiPaths.authProbes(NS), {
+      apiVersion: 'authprobe.io/v1alpha1',
+      kind: 'AuthProbe',
+      metadata: { name: 'zz-newer', creationTimestamp: '2026-03-01T12:00:01Z' },
+      spec: { serviceAccountName: SA, check: 'TokenReview', token: { source: 'Secret', secretName: SECRET } },
+    });
+    op.kube.add(apiPaths.authProbes('elsewhere'), {
+      apiVersion: 'authprobe.io/v1alpha1',
+      kind: 'AuthProbe',
+      metadata: { name: 'aa-older-elsewhere', creationTimestamp: '2026-01-01T00:00:00Z' },
+      spec: { serviceAccountName: SA },
+    });
+    await op.reconcile();
+    expect(ready(op.kube)).toMatchObject({ status: 'True', reason: ProbeReason.Authenticated });
+    expect(await op.reconciler.reconcile(`${NS}/zz-newer`)).toEqual({ requeueAfterMs: 300_000 });
+  });
+
+  it('an excluded namespace is reported once, not looked at again', async () => {
+    const op = fakeOperator();
+    op.kube.add(apiPaths.authProbes('kube-system'), {
+      apiVersion: 'authprobe.io/v1alpha1',
+      kind: 'AuthProbe',
+      metadata: { name: 'p' },
+      spec: { serviceAccountName: SA },
+    });
+    expect(await op.reconciler.reconcile('kube-system/p')).toEqual({});
   });
 });

@@ -190,3 +190,67 @@ describe('the status heartbeat', () => {
     expect(storedProbe(op.kube).status?.lastProbe?.probeNow).toBe('now-1');
   });
 });
+
+describe('the status heartbeat, edge by edge', () => {
+  const HEARTBEAT = 300_000;
+  const statusWrites = (op: ReturnType<typeof world>) =>
+    op.kube.callsTo('PATCH', `${paths.probe}/status`).length;
+
+  it('a check exactly a heartbeat after the last write is written', async () => {
+    const op = world('key-a', true, { statusHeartbeatMs: HEARTBEAT });
+    await op.reconcile();
+    op.kube.clearCalls();
+    op.clock.advance(HEARTBEAT);
+    await op.reconcile();
+    expect(statusWrites(op)).toBe(1);
+  });
+
+  it('a token signed by another key, or a spec change, is written at once', async () => {
+    const op = world('key-a', true, { statusHeartbeatMs: HEARTBEAT });
+    await op.reconcile();
+    op.kube.clearCalls();
+    const rotated = jwt('key-b');
+    op.kube.acceptToken(rotated, USERNAME);
+    op.kube.update(paths.secret, (s) => {
+      s['data'] = { token: Buffer.from(rotated).toString('base64') };
+    });
+    op.clock.advance(11_000);
+    await op.reconcile();
+    expect(statusWrites(op)).toBe(1);
+    expect(storedProbe(op.kube).status?.lastProbe?.tokenKeyID).toBe('key-b');
+
+    op.kube.update(paths.probe, (p) => {
+      p['spec'] = { ...(p['spec'] as object), interval: '20s' };
+    });
+    op.clock.advance(1_000);
+    await op.reconcile();
+    expect(statusWrites(op)).toBe(2);
+    expect(storedProbe(op.kube).status?.observedGeneration).toBe(2);
+  });
+
+  it('an unwritten check is dropped once anything else changes the AuthProbe', async () => {
+    const op = world('key-a', true, { statusHeartbeatMs: HEARTBEAT });
+    await op.reconcile();
+    op.clock.advance(11_000);
+    await op.reconcile(); // checked, not written
+    op.kube.clearCalls();
+    op.clock.advance(1_000);
+    await op.reconcile(); // the unwritten check counts: nothing is due
+    expect(op.kube.callsTo('POST', paths.tokenReviews)).toHaveLength(0);
+    // Someone labels the AuthProbe: status as stored is what counts again, and by it a check is due.
+    op.kube.update(paths.probe, (p) => {
+      p.metadata.labels = { team: 'payments' };
+    });
+    await op.reconcile();
+    expect(op.kube.callsTo('POST', paths.tokenReviews)).toHaveLength(1);
+  });
+
+  it('the unwritten check keeps its last success for the metrics', async () => {
+    const op = world('key-a', true, { statusHeartbeatMs: HEARTBEAT });
+    await op.reconcile();
+    op.clock.advance(11_000);
+    await op.reconcile();
+    const values = (await op.metrics.lastSuccess.get()).values.map((v) => v.value);
+    expect(values).toEqual([(Date.UTC(2026, 2, 1, 12, 0, 0) + 11_000) / 1000]);
+  });
+});

@@ -252,3 +252,110 @@ describe('settle: what the condition says while a state settles', () => {
     expect(settle(created(3), rejected, 60 * MIN, T0)).toEqual({ verdict: rejected, inGrace: false });
   });
 });
+
+describe('the edges of the schedule, settling and status rules', () => {
+  const HOUR = 60 * MIN;
+  const last = (outcome: string, failures: number, msAgo: number) =>
+    probe(
+      {},
+      {
+        observedGeneration: 2,
+        consecutiveFailures: failures,
+        lastProbe: { time: new Date(T0 - msAgo).toISOString().replace(/\.\d{3}Z$/, 'Z'), outcome },
+      },
+    );
+
+  it('a probe with a recorded check but no pod mark is not "first sight"', () => {
+    expect(decideSchedule(last('Authenticated', 0, MIN), undefined, HOUR, T0)).toMatchObject({
+      probeNow: false,
+    });
+  });
+
+  it('a status without observedGeneration is a spec change', () => {
+    const p = probe({}, { lastProbe: { time: '2026-11-28T11:59:00Z', outcome: 'Authenticated' } });
+    expect(decideSchedule(p, undefined, HOUR, T0)).toEqual({ probeNow: true, trigger: 'SpecChanged' });
+  });
+
+  it('a pod that answered probe-now, with the annotation since removed, is not a new request', () => {
+    const mark = pod(T0 - MIN, { [ANNOTATION_CHECK_GENERATION]: '2', [ANNOTATION_CHECK_PROBE_NOW]: 'a' });
+    expect(decideSchedule(probe(), mark, HOUR, T0)).toMatchObject({ probeNow: false });
+  });
+
+  it('a settling verdict waits its back-off when nothing is said about its dependencies', () => {
+    expect(decideSchedule(last('SecretNotFound', 4, 5_000), undefined, HOUR, T0)).toEqual({
+      probeNow: false,
+      inMs: 10_000,
+    });
+  });
+
+  it('a settling verdict is checked again the moment its back-off runs out', () => {
+    expect(decideSchedule(last('TokenNotIssued', 1, 2_000), undefined, HOUR, T0)).toEqual({
+      probeNow: true,
+      trigger: 'Settling',
+    });
+  });
+
+  it('settle counts this verdict as one more failure', () => {
+    const p = probe({ creationTimestamp: new Date(T0 - HOUR).toISOString() }, { consecutiveFailures: 3 });
+    const verdict: Verdict = {
+      reason: 'SecretNotFound',
+      readyStatus: 'False',
+      message: 'No secret.',
+      tokenProvenInvalid: false,
+    };
+    expect(settle(p, verdict, HOUR, T0).verdict.message).toBe(
+      'No secret. Checking again in 15s, or as soon as the ServiceAccount changes.',
+    );
+    expect(settle(p, verdict, 15_000, T0).verdict.message).toBe(
+      'No secret. Checking again at the next interval (15s), or as soon as the ServiceAccount changes.',
+    );
+  });
+
+  it('settle leaves a settling reason that is Ready=True alone', () => {
+    const verdict: Verdict = {
+      reason: 'StaleMountedToken',
+      readyStatus: 'True',
+      message: 'ok',
+      tokenProvenInvalid: false,
+    };
+    expect(settle(probe(), verdict, HOUR, T0)).toEqual({ verdict, inGrace: false });
+  });
+
+  it('the grace ends 30 s after creation, to the millisecond', () => {
+    const verdict: Verdict = {
+      reason: 'TokenNotIssued',
+      readyStatus: 'False',
+      message: 'm',
+      tokenProvenInvalid: false,
+    };
+    const at = (ms: number) => probe({ creationTimestamp: new Date(T0 - ms).toISOString() });
+    expect(settle(at(29_999), verdict, HOUR, T0).inGrace).toBe(true);
+    expect(settle(at(30_000), verdict, HOUR, T0).inGrace).toBe(false);
+  });
+
+  it('statusWhileProbing writes Ready=Unknown when only other conditions exist, for the generation it sees', () => {
+    const other = {
+      type: 'Other',
+      status: 'True' as const,
+      reason: 'X',
+      message: 'x',
+      lastTransitionTime: 'y',
+    };
+    const out = statusWhileProbing(
+      probe({ generation: 3 }, { conditions: [other] }),
+      'started',
+      new Date(T0),
+    );
+    expect(out?.conditions).toEqual([
+      other,
+      {
+        type: 'Ready',
+        status: 'Unknown',
+        reason: 'Probing',
+        message: 'started',
+        observedGeneration: 3,
+        lastTransitionTime: '2026-11-28T12:00:00Z',
+      },
+    ]);
+  });
+});

@@ -181,3 +181,113 @@ describe('decideHeal', () => {
     expect(dry.kind === 'dry-run' && dry.message).toMatch(/would replace secret s/);
   });
 });
+
+/** Every decision word for word (`jest -u` accepts a change of wording), and the edges of each rule. */
+describe('decideHeal, word for word', () => {
+  const labelled: SecretEvidence = { ...confirmed, invalidSince: '2026-01-01' };
+  const retired: Verdict = { ...rejected, reason: 'SigningKeyRetired', message: 'signed by a retired key.' };
+  const otherAccount: Verdict = {
+    reason: 'SecretForOtherServiceAccount',
+    readyStatus: 'False',
+    message: 'Secret ns/s is the token secret of ServiceAccount other.',
+    tokenProvenInvalid: false,
+  };
+  it.each<[string, ResolvedSpec, Verdict, SecretEvidence | undefined, HealBudget]>([
+    ['projected', spec({ token: { source: 'Projected' } }), rejected, undefined, budget],
+    ['no evidence', spec(), rejected, undefined, budget],
+    [
+      'not provable, with the reason',
+      spec(),
+      rejected,
+      { exists: true, review: 'not-provable', notProvable: otherAccount },
+      budget,
+    ],
+    ['not provable, no reason given', spec(), rejected, { exists: true, review: 'not-provable' }, budget],
+    [
+      'stale mount',
+      spec(),
+      rejected,
+      { exists: true, review: 'authenticated', reviewedAs: 'system:serviceaccount:ns:sa' },
+      budget,
+    ],
+    ['stale mount, no username', spec(), rejected, { exists: true, review: 'authenticated' }, budget],
+    [
+      'review failed',
+      spec(),
+      rejected,
+      { exists: true, review: 'review-failed', reviewError: '503 etcd' },
+      budget,
+    ],
+    ['review failed, no error', spec(), rejected, { exists: true, review: 'review-failed' }, budget],
+    ['no token yet', spec(), rejected, { exists: true, review: 'no-token' }, budget],
+    ['labelled, Report', spec({ heal: { invalidatedLegacyToken: 'Report' } }), rejected, labelled, budget],
+    [
+      'labelled, Revalidate',
+      spec({ heal: { invalidatedLegacyToken: 'Revalidate' } }),
+      rejected,
+      labelled,
+      budget,
+    ],
+    [
+      'labelled, Revalidate, DryRun',
+      spec({ heal: { invalidatedLegacyToken: 'Revalidate', policy: 'DryRun' } }),
+      rejected,
+      labelled,
+      budget,
+    ],
+    [
+      'labelled, Revalidate, Disabled',
+      spec({ heal: { invalidatedLegacyToken: 'Revalidate', policy: 'Disabled' } }),
+      rejected,
+      labelled,
+      budget,
+    ],
+    // A token signed by a key the apiserver no longer trusts is dead whatever the label says: replaced.
+    [
+      'labelled, retired key, Report',
+      spec({ heal: { invalidatedLegacyToken: 'Report' } }),
+      retired,
+      labelled,
+      budget,
+    ],
+    [
+      'labelled, retired key, Revalidate',
+      spec({ heal: { invalidatedLegacyToken: 'Revalidate' } }),
+      retired,
+      labelled,
+      budget,
+    ],
+    [
+      'unlabelled, Revalidate',
+      spec({ heal: { invalidatedLegacyToken: 'Revalidate' } }),
+      rejected,
+      confirmed,
+      budget,
+    ],
+    ['unlabelled, Report', spec({ heal: { invalidatedLegacyToken: 'Report' } }), rejected, confirmed, budget],
+    ['Disabled', spec({ heal: { policy: 'Disabled' } }), rejected, confirmed, budget],
+    ['DryRun', spec({ heal: { policy: 'DryRun' } }), rejected, confirmed, budget],
+    ['back-off 1.5 s left', spec(), rejected, confirmed, { ...budget, backoffUntil: budget.now + 1_500 }],
+    ['back-off ends now', spec(), rejected, confirmed, { ...budget, backoffUntil: budget.now }],
+    ['back-off ended', spec(), rejected, confirmed, { ...budget, backoffUntil: budget.now - 1 }],
+    [
+      'one heal left for the probe',
+      spec({ heal: { maxPerHour: 2 } }),
+      rejected,
+      confirmed,
+      { ...budget, probeHealsLastHour: 1 },
+    ],
+    [
+      'probe budget used up',
+      spec({ heal: { maxPerHour: 2 } }),
+      rejected,
+      confirmed,
+      { ...budget, probeHealsLastHour: 3 },
+    ],
+    ['one heal left in the cluster', spec(), rejected, confirmed, { ...budget, clusterRemaining: 1 }],
+    ['cluster budget used up', spec(), rejected, confirmed, { ...budget, clusterRemaining: 0 }],
+    ['heal', spec(), rejected, confirmed, budget],
+  ])('%s', (_name, s, verdict, evidence, b) => {
+    expect(decideHeal(s, verdict, evidence, b)).toMatchSnapshot();
+  });
+});

@@ -91,3 +91,11 @@ describe('healFailedVerdict', () => {
     });
   });
 });
+
+describe('confirmHeal: what the confirmation says', () => {
+  it('names a TokenReview when no probe pod confirmed it, and a heal time it does not know as empty', () => {
+    const reviewed = verdict(ProbeReason.Authenticated, 'True', 'ok');
+    const out = confirmHeal(reviewed, { count: 1, lastResult: HealProgress.AwaitingProbe });
+    expect(out?.verdict.message).toBe(`ok The token was replaced at  and a TokenReview confirmed it.`);
+  });
+});

@@ -17,7 +17,8 @@ import {
   type AuthProbeSpec,
 } from '../../../src/api/types.js';
 import { provenInvalid, type Verdict } from '../../../src/api/verdict.js';
-import { ANNOTATION_HEALED_BY, type HealIntent } from '../../../src/heal/intent.js';
+import { ANNOTATION_HEALED_BY, intentFor, type HealIntent } from '../../../src/heal/intent.js';
+import { SecretHealer } from '../../../src/heal/secret-healer.js';
 import type { HealOutcome } from '../../../src/heal/healer.js';
 import { KubeApiError, KubeTransportError } from '../../../src/kube/errors.js';
 import { apiPaths, secretToken, type SecretJson } from '../../../src/kube/resources.js';
@@ -68,19 +69,17 @@ function world(options: OperatorOptions = {}, spec: Partial<AuthProbeSpec> = { c
 /** The healer's turn after a check's verdict, on the AuthProbe as stored now. */
 function afterVerdict(op: FakeOperator, verdict: Verdict = rejected()): Promise<HealOutcome> {
   const probe = storedProbe(op.kube);
-  return op.healer.afterVerdict({
-    probe,
-    spec: resolved(probe),
-    verdict,
-    target: {
-      apiVersion: AUTHPROBE_API_VERSION,
-      kind: AUTHPROBE_KIND,
-      name: probe.metadata.name,
-      namespace: probe.metadata.namespace,
-      uid: probe.metadata.uid,
-    },
-  });
+  return op.healer.afterVerdict({ probe, spec: resolved(probe), verdict, target: targetOf(probe) });
 }
+
+/** The AuthProbe as the object of Events. */
+const targetOf = (probe: AuthProbe) => ({
+  apiVersion: AUTHPROBE_API_VERSION,
+  kind: AUTHPROBE_KIND,
+  name: probe.metadata.name,
+  namespace: probe.metadata.namespace,
+  uid: probe.metadata.uid,
+});
 
 const intentOn = (probe: AuthProbe): HealIntent | undefined => probe.status?.healIntent;
 
@@ -451,5 +450,326 @@ describe('SecretHealer: a bug this suite found, fixed', () => {
     const outcome = await afterVerdict(op);
     expect(op.events.reasons()).toContain(EventReason.HealAborted);
     expect(outcome).toMatchObject({ verdict: { reason: ProbeReason.ProbePending }, probeAgainNow: true });
+  });
+});
+
+/**
+ * Each guard between a rejection and a delete, edge by edge: what the evidence gathered at heal time
+ * says (not the check's), where the procedure stops, and what is counted. Written for the mutants that
+ * survived the suites above (test/MUTATION.md).
+ */
+describe('SecretHealer: the guards before a delete, one by one', () => {
+  const heals = async (op: FakeOperator) =>
+    (await op.metrics.heals.get()).values.map((v) => `${v.labels.action}/${v.labels.result}=${v.value}`);
+  const setIntent = (op: FakeOperator, intent: HealIntent) =>
+    op.kube.update(paths.probe, (p) => {
+      p.metadata.finalizers = ['authprobe.io/heal-in-flight'];
+      p['status'] = { ...(p['status'] as object), healIntent: intent };
+    });
+
+  it("a secret that became another account's since the check is never reviewed or touched", async () => {
+    const op = world();
+    op.kube.update(paths.secret, (s) => {
+      s.metadata.annotations = { ...s.metadata.annotations, 'kubernetes.io/service-account.name': 'other' };
+    });
+    const outcome = await afterVerdict(op);
+    expect(outcome.verdict.reason).toBe(ProbeReason.SecretForOtherServiceAccount);
+    expect(outcome.verdict.message).toMatch(
+      /is the token secret of ServiceAccount other, .* Nothing was changed\.$/,
+    );
+    expect(op.kube.writes()).toEqual([]); // not even a TokenReview: its token is never sent
+  });
+
+  it('an account deleted since the check: nothing is reviewed or touched', async () => {
+    const op = world();
+    op.kube.remove(paths.serviceAccount);
+    const outcome = await afterVerdict(op);
+    expect(outcome.verdict.reason).toBe(ProbeReason.ServiceAccountNotFound);
+    expect(outcome.verdict.message).toBe(
+      `ServiceAccount ${NS}/${SA} does not exist, so no token would be issued for a replacement of secret ${SECRET}. Nothing was changed.`,
+    );
+    expect(op.kube.writes()).toEqual([]);
+  });
+
+  it('a secret deleted since the check: the verdict stands, nothing is done', async () => {
+    const op = world();
+    op.kube.remove(paths.secret);
+    expect(await afterVerdict(op)).toEqual({ verdict: rejected(), probeAgainNow: false });
+    expect(op.kube.writes()).toEqual([]);
+  });
+
+  it('a secret emptied since the check: reported as not filled, nothing reviewed or touched', async () => {
+    const op = world();
+    op.kube.update(paths.secret, (s) => {
+      s['data'] = {};
+    });
+    const outcome = await afterVerdict(op);
+    expect(outcome.verdict).toMatchObject({ reason: ProbeReason.TokenNotMounted, tokenProvenInvalid: true });
+    expect(op.kube.writes()).toEqual([]);
+  });
+
+  it('a rejection is reviewed a second time before it counts, unless a retired key explains it', async () => {
+    const op = world();
+    const healer = new SecretHealer({
+      client: op.kube,
+      recorder: op.events,
+      metrics: op.metrics,
+      logger: op.log.logger,
+      config: { healBudgetPerHour: 10 },
+      now: op.clock.now,
+      reconfirmAfterMs: 1,
+      canary: { check: async () => ({ ok: true }) },
+    });
+    const probe = storedProbe(op.kube);
+    const input = (verdict: Verdict) => ({ probe, spec: resolved(probe), verdict, target: targetOf(probe) });
+    // The apiserver's secret cache catches up between the two reviews: the second accepts the token.
+    let reviews = 0;
+    op.kube.beforeEvery('POST', paths.tokenReviews, () => {
+      if (++reviews === 2) op.kube.acceptToken(STALE, USERNAME);
+    });
+    const lagging = await healer.afterVerdict(input(rejected()));
+    expect(reviews).toBe(2);
+    expect(lagging.verdict.reason).toBe(HealReason.StaleMountedToken);
+    expect(op.kube.callsTo('DELETE')).toHaveLength(0);
+
+    op.kube.rejectToken(STALE);
+    reviews = 0;
+    const retired = { ...rejected(), reason: ProbeReason.SigningKeyRetired };
+    const healed = await healer.afterVerdict(input(retired));
+    expect(reviews).toBe(1 + 1); // the one confirming review, and the review of the new token
+    expect(healed.verdict.reason).toBe(HealReason.Healed);
+  });
+
+  it('a secret with finalizers is not deleted (HealBlocked), and the attempt gives its place in the budget back', async () => {
+    const op = world({ healBudgetPerHour: 1 });
+    op.kube.update(paths.secret, (s) => {
+      s.metadata.finalizers = ['example.com/keep', 'example.com/audit'];
+    });
+    const held = await afterVerdict(op);
+    expect(held.verdict).toMatchObject({ reason: HealReason.HealBlocked, readyStatus: 'False' });
+    expect(held.verdict.message).toBe(
+      `Secret ${SECRET} carries finalizers (example.com/keep, example.com/audit): a delete would leave it terminating ` +
+        `until they are removed, and no replacement could be created meanwhile. Nothing was deleted; remove the ` +
+        `finalizers or replace the secret by hand.`,
+    );
+    expect(op.kube.callsTo('DELETE')).toHaveLength(0);
+    expect(intentOn(storedProbe(op.kube))).toBeUndefined();
+    expect(await heals(op)).toEqual(['SecretRecreated/blocked=1']);
+
+    op.kube.update(paths.secret, (s) => {
+      s.metadata.finalizers = [];
+    });
+    const healed = await afterVerdict(op); // the cluster budget of 1 is still there
+    expect(healed.verdict.reason).toBe(HealReason.Healed);
+    expect(await heals(op)).toEqual(['SecretRecreated/blocked=1', 'SecretRecreated/succeeded=1']);
+  });
+
+  it('the tokens controller found broken right before the delete: blocked between the intent and the delete', async () => {
+    let checks = 0;
+    const op = world({
+      canary: {
+        check: async () =>
+          ++checks === 1 ? { ok: true } : { ok: false, message: 'The tokens controller stopped.' },
+      },
+    });
+    const outcome = await afterVerdict(op);
+    expect(checks).toBe(2);
+    expect(outcome.verdict).toMatchObject({
+      reason: HealReason.HealBlocked,
+      message: 'The tokens controller stopped.',
+    });
+    expect(op.kube.callsTo('DELETE')).toHaveLength(0);
+    expect(intentOn(storedProbe(op.kube))).toBeUndefined();
+  });
+
+  it('resuming an intent whose secret someone else already replaced: nothing is deleted, theirs is adopted', async () => {
+    const op = world();
+    setIntent(op, intentFor(op.stale, SA, new Date(T0)));
+    op.kube.remove(paths.secret);
+    const theirs = addTokenSecret(op.kube, 'their-token');
+    op.kube.acceptToken('their-token', USERNAME);
+    op.kube.clearCalls();
+    const outcome = await afterVerdict(op, {
+      ...provenInvalid(ProbeReason.ProbePending, 'in flight'),
+      tokenProvenInvalid: false,
+    });
+    expect(op.kube.callsTo('DELETE')).toHaveLength(0);
+    expect(op.kube.callsTo('POST', paths.secrets)).toHaveLength(0);
+    expect(storedSecret(op.kube)?.metadata.uid).toBe(theirs.metadata.uid);
+    expect(outcome.verdict.reason).toBe(HealReason.Healed);
+    expect(op.events.reasons()).toEqual([EventReason.HealResumed, EventReason.TokenIssued]);
+  });
+
+  it('a conflict on the delete aborts; any other error of the delete is not swallowed', async () => {
+    const op = world();
+    op.kube.failNext('DELETE', paths.secret, new KubeApiError(500, 'InternalError', 'etcd down'));
+    await expect(afterVerdict(op)).rejects.toThrow('etcd down');
+    expect(op.kube.callsTo('POST', paths.secrets)).toHaveLength(0);
+    expect(storedSecret(op.kube)?.metadata.uid).toBe(op.stale.metadata.uid);
+  });
+
+  it('a create that fails other than AlreadyExists is not swallowed', async () => {
+    const op = world();
+    op.kube.failNext('POST', paths.secrets, new KubeApiError(403, 'Forbidden', 'secrets is forbidden'));
+    await expect(afterVerdict(op)).rejects.toThrow('secrets is forbidden');
+  });
+
+  it('a replacement whose new token cannot be reviewed fails the heal with the reason', async () => {
+    const op = world();
+    let reviews = 0;
+    op.kube.beforeEvery('POST', paths.tokenReviews, () => {
+      if (++reviews === 2) throw new KubeApiError(503, 'ServiceUnavailable', 'etcdserver: leader changed');
+    });
+    const outcome = await afterVerdict(op);
+    expect(outcome.verdict).toMatchObject({
+      reason: HealReason.HealFailed,
+      message: `The new token in secret ${SECRET} could not be checked with a TokenReview: etcdserver: leader changed`,
+    });
+    expect(await heals(op)).toEqual(['SecretRecreated/failed=1']);
+  });
+
+  it('what a heal tells, word for word', async () => {
+    const op = world();
+    await afterVerdict(op);
+    expect(op.events.events.slice(2).map((e) => e.message)).toEqual([
+      `Deleted stale token secret ${SECRET} (uid ${op.stale.metadata.uid}).`,
+      `Created secret ${SECRET} for ServiceAccount ${SA}; waiting for kube-controller-manager to issue its token.`,
+      `Secret ${SECRET} holds a new token that authenticates as ${USERNAME} (TokenReview).`,
+    ]);
+    expect(op.log.text()).toContain('token secret replaced');
+    expect(op.log.text()).toContain(`"authprobe":"${NS}/app-probe"`);
+  });
+
+  it('a dry run and a rate limit are counted and told', async () => {
+    const op = world({}, { check: 'TokenReview', heal: { policy: 'DryRun' } });
+    const dry = await afterVerdict(op);
+    expect(dry.verdict.message).toMatch(
+      /^The apiserver rejected .* TokenReview confirmed the rejection\. DryRun: would replace/,
+    );
+    expect(await heals(op)).toEqual(['SecretRecreated/dry-run=1']);
+    const limited = world({}, { check: 'TokenReview', heal: { maxPerHour: 0 } });
+    await afterVerdict(limited);
+    expect(await heals(limited)).toEqual(['SecretRecreated/rate-limited=1']);
+  });
+
+  it('a confirmed heal does not ask for another check', async () => {
+    const op = world();
+    op.kube.update(paths.probe, (p) => {
+      p['status'] = {
+        heals: { count: 1, lastTime: '2026-03-01T11:00:00Z', lastResult: HealProgress.AwaitingProbe },
+      };
+    });
+    const outcome = await afterVerdict(op, {
+      ...provenInvalid(ProbeReason.Authenticated, 'ok'),
+      readyStatus: 'True',
+      tokenProvenInvalid: false,
+    });
+    expect(outcome).toMatchObject({ verdict: { reason: HealReason.Healed }, probeAgainNow: false });
+  });
+
+  it('an AuthProbe deleted mid-heal keeps its finalizer while the heal fails', async () => {
+    const op = world({ tokensController: false, fillTimeoutMs: 50 });
+    op.kube.beforeEvery('GET', paths.secret, () => op.clock.advance(100));
+    setIntent(op, intentFor(op.stale, SA, new Date(T0)));
+    const probe = storedProbe(op.kube);
+    expect(await op.healer.finishBeforeDeletion(probe, resolved(probe), targetOf(probe))).toBe(false);
+    expect(op.events.reasons()).toEqual([
+      EventReason.HealResumed,
+      EventReason.SecretDeleted,
+      EventReason.SecretRecreated,
+      HealReason.HealFailed,
+    ]);
+    expect(op.events.find(EventReason.HealResumed)?.message).toBe(
+      `The AuthProbe is being deleted during the replacement of secret ${SECRET}: finishing it first so the secret is not left deleted.`,
+    );
+  });
+});
+
+describe('SecretHealer: converging on the intent, edge by edge', () => {
+  it('a secret deleted by someone else between the read and the delete: the replacement is created all the same', async () => {
+    const op = world();
+    op.kube.before('DELETE', paths.secret, () => op.kube.remove(paths.secret));
+    const outcome = await afterVerdict(op);
+    expect(outcome.verdict.reason).toBe(HealReason.Healed);
+    expect(op.kube.callsTo('POST', paths.secrets)).toHaveLength(1);
+  });
+
+  it('a replacement that someone else created and then deleted again: the heal fails, saying so', async () => {
+    const op = world();
+    let adopting = false;
+    op.kube.before('POST', paths.secrets, () => {
+      op.kube.add(paths.secrets, { metadata: { name: SECRET } });
+      adopting = true;
+    });
+    op.kube.beforeEvery('GET', paths.secret, () => {
+      if (adopting) op.kube.remove(paths.secret);
+    });
+    const outcome = await afterVerdict(op);
+    expect(outcome.verdict).toMatchObject({
+      reason: HealReason.HealFailed,
+      message: `Secret ${SECRET} disappeared while it was being replaced.`,
+    });
+    expect(op.events.find(EventReason.SecretAdopted)?.message).toBe(
+      `Secret ${SECRET} was recreated by someone else; using it.`,
+    );
+  });
+
+  it('a token filled a moment after the create is waited for', async () => {
+    const op = world({ tokensController: false });
+    let reads = 0;
+    op.kube.beforeEvery('GET', paths.secret, () => {
+      if (op.kube.callsTo('POST', paths.secrets).length === 1 && ++reads === 2) {
+        op.kube.update(paths.secret, (s) => {
+          s['data'] = { token: b64('late-token') };
+        });
+        op.kube.acceptToken('late-token', USERNAME);
+      }
+    });
+    expect((await afterVerdict(op)).verdict.reason).toBe(HealReason.Healed);
+  });
+
+  it('the wait for a token is as long as fillTimeoutMs, and said in seconds', async () => {
+    const op = world({ tokensController: false, fillTimeoutMs: 3_000 });
+    op.kube.beforeEvery('GET', paths.secret, () => op.clock.advance(1_000));
+    const outcome = await afterVerdict(op);
+    expect(outcome.verdict.message).toBe(
+      `Secret ${SECRET} was recreated but kube-controller-manager did not issue a token within 3s. Check that its ` +
+        `tokens controller runs (--service-account-private-key-file) and that ServiceAccount ${SA} exists.`,
+    );
+    // Reads at +1 s, +2 s, +3 s after the create; the third is at the deadline.
+    expect(op.kube.callsTo('GET', paths.secret)).toHaveLength(2 + 3);
+  });
+
+  it('a new token the apiserver rejects is reviewed again for half of fillTimeoutMs', async () => {
+    const op = world({ tokensController: false, fillTimeoutMs: 2_000 });
+    op.kube.onCreate(paths.secrets, (path) =>
+      op.kube.update(path, (s) => {
+        s['data'] = { token: b64('new-token') };
+      }),
+    );
+    op.kube.beforeEvery('POST', paths.tokenReviews, () => op.clock.advance(400));
+    const outcome = await afterVerdict(op);
+    expect(outcome.verdict.reason).toBe(HealReason.HealFailed);
+    // The confirming review, then reviews ending at +400, +800 and +1200 ms: past the 1 s deadline.
+    expect(op.kube.callsTo('POST', paths.tokenReviews)).toHaveLength(1 + 3);
+  });
+
+  it('a new token accepted a moment after the create heals, and the verdict says so', async () => {
+    const op = world();
+    let reviews = 0;
+    op.kube.beforeEvery('POST', paths.tokenReviews, () => {
+      if (++reviews === 2) op.kube.rejectToken('issued-token-1');
+      if (reviews === 3) op.kube.acceptToken('issued-token-1', USERNAME);
+    });
+    const outcome = await afterVerdict(op);
+    expect(outcome.verdict.message).toBe(
+      `Secret ${SECRET} was replaced after the apiserver rejected its token; the new token authenticates as ${USERNAME}. Another check confirms it now.`,
+    );
+  });
+
+  it('restartWorkloads with no consumer records the replacement alone', async () => {
+    const op = world({}, { check: 'TokenReview', heal: { restartWorkloads: true } });
+    const outcome = await afterVerdict(op);
+    expect(outcome.heals?.lastAction).toBe(HealAction.SecretRecreated);
   });
 });

@@ -112,6 +112,8 @@ export interface OperatorOptions {
   /** The apiserver's trusted signing keys, as the reconciler sees them. */
   keys?: KeyFacts;
   statusHeartbeatMs?: number;
+  /** How many AuthProbes per namespace the operator runs (default 0: no limit). */
+  maxPerNamespace?: number;
 }
 
 /** The reconciler and the healer over a fake apiserver, wired as buildOperator wires them. */
@@ -170,7 +172,11 @@ export function fakeOperator(options: OperatorOptions = {}) {
     metrics,
     logger: log.logger,
     healer,
-    scope: { operatorNamespace: 'authprobe-system', excludedNamespaces: ['kube-system'], maxPerNamespace: 0 },
+    scope: {
+      operatorNamespace: 'authprobe-system',
+      excludedNamespaces: ['kube-system'],
+      maxPerNamespace: options.maxPerNamespace ?? 0,
+    },
     ...(options.keys ? { keys: options.keys } : {}),
     ...(options.statusHeartbeatMs !== undefined ? { statusHeartbeatMs: options.statusHeartbeatMs } : {}),
     rotation: new RotationSignal({

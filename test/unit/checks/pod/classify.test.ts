@@ -561,3 +561,269 @@ describe('classifyTokenReview (spec.check TokenReview)', () => {
     expect(verdict.message).toContain('kubernetes.io/service-account.name: dashboard');
   });
 });
+
+/**
+ * Every verdict word for word: the message is what a person acts on, so a change of wording (or of a
+ * reason, a status or the evidence) shows up here for review (`jest -u` accepts it). The inputs also
+ * walk every rule's edges: each certificate code and stuck waiting reason, statuses on either side of a
+ * boundary, an identity taken only from a 403's message.
+ */
+describe('verdicts, word for word', () => {
+  const UNTRUSTED = [
+    'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    'SELF_SIGNED_CERT_IN_CHAIN',
+    'DEPTH_ZERO_SELF_SIGNED_CERT',
+    'UNABLE_TO_GET_ISSUER_CERT',
+    'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+    'CERT_SIGNATURE_FAILURE',
+    'CERT_UNTRUSTED',
+    'CERT_REJECTED',
+  ];
+  const unnamed: ClassifyContext = { ...projected, tokenSource: 'Secret' };
+  type FileState = ProbeResult['files']['tokenFile'];
+  const files = (
+    tokenFile: FileState,
+    caFile: FileState = 'present',
+    namespaceFile: FileState = 'present',
+  ) => ({
+    files: { tokenFile, caFile, namespaceFile },
+  });
+  const forbiddenAs = (user: string) =>
+    response(403, { reason: 'Forbidden', message: `forbidden: User "${user}" cannot get path "/api"` });
+  const unconfirmed = { outcome: 'response', httpStatus: 403, latencyMs: 3 } as const;
+  const probeCases: Array<[string, ProbeResult, ClassifyContext]> = [
+    ...UNTRUSTED.map((code): [string, ProbeResult, ClassifyContext] => [
+      code,
+      result({ authenticated: failure(code, 'unable to verify the first certificate') }),
+      secret,
+    ]),
+    [
+      'untrusted, ca.crt missing',
+      result({
+        ...files('present', 'missing'),
+        authenticated: failure('SELF_SIGNED_CERT_IN_CHAIN'),
+      }),
+      secret,
+    ],
+    [
+      'response timeout',
+      result({ authenticated: failure('ResponseTimeout', 'no answer in 5000ms') }),
+      secret,
+    ],
+    [
+      'no apiserver address',
+      result({ authenticated: failure('NoApiserverAddress', 'KUBERNETES_SERVICE_HOST is not set') }),
+      secret,
+    ],
+    [
+      'connection refused',
+      result({ authenticated: failure('ECONNREFUSED', 'connect ECONNREFUSED') }),
+      secret,
+    ],
+    [
+      'connection refused, no address known',
+      result({ apiserver: '', authenticated: failure('ECONNREFUSED', 'connect ECONNREFUSED') }),
+      secret,
+    ],
+    ['token file unreadable', result(files('unreadable')), secret],
+    ['token file missing, secret', result(files('missing')), secret],
+    ['token file missing, unnamed secret', result(files('missing')), unnamed],
+    ['token file missing, projected', result(files('empty')), projected],
+    ['request skipped', result({ authenticated: { outcome: 'skipped', why: 'no token to send' } }), secret],
+    ['401, secret', result({ authenticated: response(401, { reason: 'Unauthorized' }) }), secret],
+    ['401, unnamed secret', result({ authenticated: response(401) }), unnamed],
+    ['401, invalidated secret', result({ authenticated: response(401) }), invalidated],
+    [
+      '401, unnamed invalidated secret',
+      result({ authenticated: response(401) }),
+      { ...unnamed, legacyTokenInvalidSince: '2025-01-31' },
+    ],
+    [
+      '401, projected (a cleaner label says nothing about it)',
+      result({ authenticated: response(401) }),
+      { ...projected, legacyTokenInvalidSince: '2025-01-31' },
+    ],
+    [
+      '429 with reason and message',
+      result({ authenticated: response(429, { reason: 'TooManyRequests', message: 'slow down' }) }),
+      secret,
+    ],
+    ['503, bare', result({ authenticated: response(503) }), secret],
+    ['403, identity confirmed', result({ authenticated: forbiddenAs(EXPECTED_USER) }), secret],
+    [
+      '403, identity from the message only',
+      result({ authenticated: forbiddenAs(EXPECTED_USER), identity: unconfirmed }),
+      secret,
+    ],
+    [
+      "403, another account's name in the message",
+      result({ authenticated: forbiddenAs('system:serviceaccount:team:other'), identity: unconfirmed }),
+      projected,
+    ],
+    ['403 without a message', result({ authenticated: response(403), identity: unconfirmed }), secret],
+    [
+      '404 whose message names a user: not taken as the identity',
+      result({ authenticated: response(404, { message: `User "${EXPECTED_USER}"` }), identity: unconfirmed }),
+      secret,
+    ],
+    [
+      '200, identity not confirmed (error)',
+      result({
+        identity: { outcome: 'error', error: { code: 'ECONNRESET', message: 'reset' } },
+      }),
+      secret,
+    ],
+    [
+      '200, identity not confirmed (skipped)',
+      result({ identity: { outcome: 'skipped', why: 'SelfSubjectReview not served' } }),
+      projected,
+    ],
+    [
+      '200 as another account, secret',
+      result({ identity: { ...asExpected, username: 'system:serviceaccount:team:other' } }),
+      secret,
+    ],
+    [
+      '200 as another account, projected',
+      result({ identity: { ...asExpected, username: 'system:serviceaccount:team:other' } }),
+      projected,
+    ],
+    ['199 (below 2xx)', result({ authenticated: response(199) }), projected],
+    ['200', result(), projected],
+    ['299', result({ authenticated: response(299) }), projected],
+    ['300', result({ authenticated: response(300) }), projected],
+    ['namespace file missing', result(files('present', 'present', 'missing')), secret],
+  ];
+  it.each(probeCases)('classifyProbe: %s', (_name, r, ctx) => {
+    expect(classifyProbe(r, ctx)).toMatchSnapshot();
+  });
+
+  const container = (state: object) => ({
+    name: 'probe',
+    image: 'x',
+    imageID: '',
+    ready: false,
+    restartCount: 0,
+    state,
+  });
+  const waitingOn = (reason: string, message?: string): V1PodStatus => ({
+    phase: 'Pending',
+    containerStatuses: [container({ waiting: { reason, ...(message ? { message } : {}) } })],
+  });
+  const scheduled = (type: string, status: string, reason: string, message?: string): V1PodStatus => ({
+    phase: 'Pending',
+    conditions: [{ type, status, reason, ...(message ? { message } : {}) }],
+  });
+  const podCases: Array<[string, V1PodStatus | undefined, boolean]> = [
+    ...[
+      'ErrImagePull',
+      'ImagePullBackOff',
+      'InvalidImageName',
+      'ErrImageNeverPull',
+      'CreateContainerConfigError',
+      'CreateContainerError',
+      'RunContainerError',
+      'CrashLoopBackOff',
+    ].map((reason): [string, V1PodStatus, boolean] => [
+      reason,
+      waitingOn(reason, `${reason} details`),
+      false,
+    ]),
+    ['stuck without a message', waitingOn('ErrImagePull'), false],
+    [
+      'waiting in the second container',
+      {
+        phase: 'Pending',
+        containerStatuses: [
+          container({ running: {} }),
+          container({ waiting: { reason: 'CrashLoopBackOff' } }),
+        ],
+      },
+      false,
+    ],
+    [
+      'deadline, container waiting',
+      { ...waitingOn('ContainerCreating', 'pulling'), reason: 'DeadlineExceeded' },
+      false,
+    ],
+    ['deadline', { phase: 'Failed', reason: 'DeadlineExceeded' }, false],
+    ['unschedulable', scheduled('PodScheduled', 'False', 'Unschedulable', '0/1 nodes are available'), false],
+    ['unschedulable without a message', scheduled('PodScheduled', 'False', 'Unschedulable'), false],
+    [
+      'scheduling gated, not unschedulable',
+      scheduled('PodScheduled', 'False', 'SchedulingGated', 'gated'),
+      false,
+    ],
+    ['scheduled', scheduled('PodScheduled', 'True', 'Unschedulable', 'stale reason'), false],
+    ['another condition', scheduled('Ready', 'False', 'Unschedulable', 'not the scheduler'), false],
+    [
+      'terminated in the second container',
+      {
+        phase: 'Failed',
+        containerStatuses: [
+          container({ running: {} }),
+          container({ terminated: { exitCode: 2, reason: 'Error' } }),
+        ],
+      },
+      false,
+    ],
+    [
+      'terminated without details',
+      { phase: 'Failed', containerStatuses: [container({ terminated: {} })] },
+      false,
+    ],
+    ['failed without details', { phase: 'Failed' }, false],
+    ['failed with a message', { phase: 'Failed', reason: 'Evicted', message: 'low on memory' }, false],
+    ['overdue, no phase', {}, true],
+    ['overdue, pending', waitingOn('ContainerCreating'), true],
+    ['overdue but succeeded (the result is being read)', { phase: 'Succeeded' }, true],
+    ['not overdue', { phase: 'Pending' }, false],
+  ];
+  it.each(podCases)('classifyPodFailure: %s', (_name, status, overdue) => {
+    expect(classifyPodFailure(status, { overdue })).toMatchSnapshot();
+  });
+
+  it('verdicts without a probe result', () => {
+    expect(unreadableResultVerdict('files is not an object')).toMatchSnapshot();
+    expect(podCreateFailedVerdict(403, 'exceeded quota: pods')).toMatchSnapshot();
+  });
+
+  const user = 'system:serviceaccount:team:dashboard';
+  const reviewCases: Array<[string, TokenReviewCheck, ClassifyContext]> = [
+    ['accepted', { kind: 'reviewed', authenticated: true, username: user, latencyMs: 4 }, secret],
+    [
+      'accepted, unnamed secret',
+      { kind: 'reviewed', authenticated: true, username: user, latencyMs: 4 },
+      unnamed,
+    ],
+    [
+      'accepted as another account',
+      { kind: 'reviewed', authenticated: true, username: 'system:serviceaccount:team:other', latencyMs: 4 },
+      secret,
+    ],
+    [
+      'rejected with an error and claims',
+      {
+        kind: 'reviewed',
+        authenticated: false,
+        error: 'token expired',
+        latencyMs: 9,
+        claims: { kind: 'bound', keyId: 'k2' },
+      },
+      secret,
+    ],
+    ['rejected, bare', { kind: 'reviewed', authenticated: false, latencyMs: 3 }, secret],
+    [
+      'rejected, invalidated, with an error',
+      { kind: 'reviewed', authenticated: false, error: 'invalid bearer token', latencyMs: 3 },
+      invalidated,
+    ],
+    ['rejected, invalidated', { kind: 'reviewed', authenticated: false, latencyMs: 3 }, invalidated],
+    ['unreachable', { kind: 'failed', message: 'connect ECONNREFUSED 10.96.0.1:443' }, secret],
+    ['forbidden', { kind: 'failed', status: 403, message: 'tokenreviews is forbidden' }, secret],
+    ['failing', { kind: 'failed', status: 503, message: 'etcd timeout' }, unnamed],
+  ];
+  it.each(reviewCases)('classifyTokenReview: %s', (_name, check, ctx) => {
+    expect(classifyTokenReview(check, ctx)).toMatchSnapshot();
+  });
+});
