@@ -1,35 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
-import {
-  LeaderElector,
-  type LeadershipTerm,
-  type LeaseSpec,
-  type LeaseStore,
-} from '../../../src/runtime/leader.js';
+import { LeaderElector, type LeadershipTerm, type LeaseStore } from '../../../src/runtime/leader.js';
 import { KubeApiError } from '../../../src/kube/errors.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { memoryLogger } from '../support/logger.js';
-
-/** An in-memory Lease with the apiserver's optimistic concurrency (409 on a stale resourceVersion). */
-class MemoryLease implements LeaseStore {
-  spec: LeaseSpec | null = null;
-  rv = 0;
-  describe = (): string => 'test/lease';
-  async get() {
-    return this.spec ? { spec: { ...this.spec }, resourceVersion: String(this.rv) } : null;
-  }
-  async create(spec: LeaseSpec) {
-    if (this.spec) throw new KubeApiError(409, 'AlreadyExists', 'exists');
-    this.spec = { ...spec };
-    this.rv++;
-    return String(this.rv);
-  }
-  async update(spec: LeaseSpec, resourceVersion: string) {
-    if (String(this.rv) !== resourceVersion) throw new KubeApiError(409, 'Conflict', 'stale');
-    this.spec = { ...spec };
-    this.rv++;
-    return String(this.rv);
-  }
-}
+import { MemoryLease } from '../support/memory-lease.js';
 
 function elector(
   id: string,

@@ -7,32 +7,9 @@ import { describe, expect, it } from '@jest/globals';
 import { Controller } from '../../../src/runtime/controller.js';
 import { Manager } from '../../../src/runtime/manager.js';
 import { leadershipFence } from '../../../src/runtime/leadership.js';
-import type { LeaseSpec, LeaseStore } from '../../../src/runtime/leader.js';
-import { KubeApiError } from '../../../src/kube/errors.js';
 import { OperatorMetrics } from '../../../src/metrics/metrics.js';
 import { memoryLogger } from '../support/logger.js';
-
-class MemoryLease implements LeaseStore {
-  spec: LeaseSpec | null = null;
-  rv = 0;
-  broken = false;
-  describe = (): string => 'test/lease';
-  async get() {
-    if (this.broken) throw new KubeApiError(503, 'ServiceUnavailable', 'away');
-    return this.spec ? { spec: { ...this.spec }, resourceVersion: String(this.rv) } : null;
-  }
-  async create(spec: LeaseSpec) {
-    if (this.spec) throw new KubeApiError(409, 'AlreadyExists', 'exists');
-    this.spec = { ...spec };
-    return String(++this.rv);
-  }
-  async update(spec: LeaseSpec, resourceVersion: string) {
-    if (this.broken) throw new KubeApiError(503, 'ServiceUnavailable', 'away');
-    if (String(this.rv) !== resourceVersion) throw new KubeApiError(409, 'Conflict', 'stale');
-    this.spec = { ...spec };
-    return String(++this.rv);
-  }
-}
+import { MemoryLease } from '../support/memory-lease.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
