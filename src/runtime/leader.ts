@@ -214,11 +214,7 @@ export class LeaderElector {
     if (mine) {
       const next = { ...mine.spec, renewTime: microTime(wall), leaseDurationSeconds: durationSeconds };
       try {
-        this.written = {
-          spec: next,
-          resourceVersion: await store.update(next, mine.resourceVersion, signal),
-        };
-        this.observe(`${identity}|${next.renewTime}`, mono);
+        await this.put(next, mine.resourceVersion, signal, mono);
         return true;
       } catch (err) {
         if (!isConflict(err)) logger.warn({ err: describeError(err) }, 'could not renew the leader lease');
@@ -273,16 +269,24 @@ export class LeaderElector {
             leaseTransitions: (spec.leaseTransitions ?? 0) + 1,
           };
     try {
-      this.written = {
-        spec: next,
-        resourceVersion: await store.update(next, current.resourceVersion, signal),
-      };
-      this.observe(`${identity}|${next.renewTime}`, mono);
+      await this.put(next, current.resourceVersion, signal, mono);
       return true;
     } catch (err) {
       if (!isConflict(err)) logger.warn({ err: describeError(err) }, 'could not update the leader lease');
       return false;
     }
+  }
+
+  /** Writes `next` over `resourceVersion`: then it is what this process wrote last, observed at `mono`. */
+  private async put(
+    next: LeaseSpec,
+    resourceVersion: string,
+    signal: AbortSignal,
+    mono: number,
+  ): Promise<void> {
+    const written = await this.options.store.update(next, resourceVersion, signal);
+    this.written = { spec: next, resourceVersion: written };
+    this.observe(`${this.options.identity}|${next.renewTime}`, mono);
   }
 
   /** Hands the lease back so a standby takes over at once instead of after the lease duration. */
