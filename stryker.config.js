@@ -38,8 +38,8 @@ export default {
   checkers: ['typescript'],
   tsconfigFile: 'tsconfig.json',
   coverageAnalysis: 'perTest',
-  // Two cores, shared with the cluster tests.
-  concurrency: 1,
+  // Two cores, shared with the cluster tests: one Jest runner per core (and one TypeScript checker).
+  concurrency: 2,
   reporters: ['clear-text', 'progress', 'html', 'json'],
   htmlReporter: { fileName: 'reports/mutation/mutation.html' },
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },
