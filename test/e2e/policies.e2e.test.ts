@@ -6,7 +6,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import {
   apply,
   assertNoClusterWideOperator,
@@ -17,6 +16,7 @@ import {
   installCrd,
   kubectl,
   kubectlJson,
+  processStopped,
   startOperator,
   waitFor,
   waitForHeal,
@@ -153,9 +153,7 @@ describe('a replacement someone else created first', () => {
     await waitForReason(adoptNs, 'adopt', 'Authenticated', 60_000);
     await kubectl('label', 'secret', 'adopt-token', '-n', adoptNs, `${CLEANER_LABEL}=2026-11-01`);
     await waitFor('the operator to freeze right after its delete', 60_000, async () =>
-      readFileSync(`/proc/${frozen.child.pid}/stat`, 'utf8').replace(/^.*\) /, '')[0] === 'T'
-        ? true
-        : undefined,
+      processStopped(frozen) ? true : undefined,
     );
     // The cluster (or a person) recreates the token secret before the operator does.
     const theirs = await createLegacyTokenSecret(adoptNs, 'app', 'adopt-token');

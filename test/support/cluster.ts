@@ -203,6 +203,11 @@ export interface OperatorProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** Whether the operator process is stopped (SIGSTOP, e.g. at a `name=stop` failpoint), from /proc. */
+export function processStopped(op: OperatorProcess): boolean {
+  return readFileSync(`/proc/${op.child.pid}/stat`, 'utf8').replace(/^.*\) /, '')[0] === 'T';
+}
+
 let nextPort = 18_100 + Math.floor(Math.random() * 500);
 
 /**
