@@ -138,6 +138,7 @@ export class AuthProbeReconciler implements Reconciler {
       const [namespace = '', name = ''] = key.split('/');
       await this.deps.metrics.forgetProbe(namespace, name);
       this.deps.rotation?.forget(namespace, name);
+      this.deps.recorder.forget?.({ kind: AUTHPROBE_KIND, namespace, name });
       this.written.forget(key);
       return { gone: true };
     }

@@ -22,13 +22,20 @@ export type AnyEventReason = ReadyReason | EventReason;
 /** Where Events go; the recorder below, or a fake that keeps them in tests. */
 export interface EventSink {
   record(target: EventTarget, type: EventType, reason: AnyEventReason, message: string): Promise<void>;
+  /** The object was deleted: nothing kept for its Events (a sink that keeps nothing has nothing to do). */
+  forget?(target: Pick<EventTarget, 'kind' | 'namespace' | 'name'>): void;
 }
 
 interface SeriesEntry {
   eventName: string;
   count: number;
   lastWrittenAt: number;
+  /** objectKey() of the Event's object. */
+  object: string;
 }
+
+const objectKey = (t: Pick<EventTarget, 'kind' | 'namespace' | 'name'>): string =>
+  `${t.kind}/${t.namespace}/${t.name}`;
 
 const COMPONENT = 'authprobe-operator';
 /** A repeat of the same event within this window updates the existing Event instead of adding one. */
@@ -43,7 +50,14 @@ const MAX_SERIES = 10_000;
  * growing count. Failing to write an Event is logged, never thrown: Events are a report, not state.
  */
 export class EventRecorder implements EventSink {
+  /**
+   * The open series, oldest write first (an entry moves to the end when its Event is written again),
+   * so the ones past the window are dropped from the front. Each holds the object's name and the
+   * message: AuthProbes created and deleted by the thousand must not leave one each behind.
+   */
   private readonly series = new Map<string, SeriesEntry>();
+  /** The series keys of each object, to drop them all when it is deleted. */
+  private readonly byObject = new Map<string, Set<string>>();
 
   constructor(
     private readonly client: Pick<KubeApi, 'post' | 'mergePatch'>,
@@ -66,6 +80,7 @@ export class EventRecorder implements EventSink {
     const safeMessage = scrubString(message).slice(0, 1024);
     const key = `${target.uid ?? target.namespace + '/' + target.name}|${type}|${reason}|${safeMessage}`;
     const now = this.now();
+    this.expire(now);
     const stamp = new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z');
     const existing = this.series.get(key);
     this.logger.info(
@@ -77,6 +92,9 @@ export class EventRecorder implements EventSink {
         existing.count++;
         if (now - existing.lastWrittenAt < SERIES_WRITE_INTERVAL_MS) return;
         existing.lastWrittenAt = now;
+        // newest write last: expire() reads the series from the front
+        this.series.delete(key);
+        this.series.set(key, existing);
         await this.client.mergePatch(
           apiPaths.event(target.namespace, existing.eventName),
           {
@@ -110,10 +128,46 @@ export class EventRecorder implements EventSink {
         },
         { timeoutMs: 10_000 },
       );
-      if (this.series.size >= MAX_SERIES) this.series.delete(this.series.keys().next().value as string);
-      this.series.set(key, { eventName, count: 1, lastWrittenAt: now });
+      if (existing) this.drop(key, existing);
+      if (this.series.size >= MAX_SERIES) this.dropOldest();
+      const object = objectKey(target);
+      this.series.set(key, { eventName, count: 1, lastWrittenAt: now, object });
+      const keys = this.byObject.get(object);
+      if (keys) keys.add(key);
+      else this.byObject.set(object, new Set([key]));
     } catch (err) {
       this.logger.warn({ err: describeError(err), reason, object: target.name }, 'could not write an Event');
     }
+  }
+
+  forget(target: Pick<EventTarget, 'kind' | 'namespace' | 'name'>): void {
+    const object = objectKey(target);
+    for (const key of this.byObject.get(object) ?? []) this.series.delete(key);
+    this.byObject.delete(object);
+  }
+
+  /** Open series (what the recorder holds in memory). */
+  get seriesCount(): number {
+    return this.series.size;
+  }
+
+  /** Drops the series whose window has passed: a repeat of their Event now starts a new one. */
+  private expire(now: number): void {
+    for (const [key, entry] of this.series) {
+      if (now - entry.lastWrittenAt < SERIES_WINDOW_MS) return;
+      this.drop(key, entry);
+    }
+  }
+
+  private dropOldest(): void {
+    const first = this.series.entries().next();
+    if (!first.done) this.drop(first.value[0], first.value[1]);
+  }
+
+  private drop(key: string, entry: SeriesEntry): void {
+    this.series.delete(key);
+    const keys = this.byObject.get(entry.object);
+    keys?.delete(key);
+    if (keys?.size === 0) this.byObject.delete(entry.object);
   }
 }

@@ -77,11 +77,13 @@ export class WorkQueue {
     const existing = this.delayed.get(key);
     if (existing && existing.at <= at) return;
     if (existing) this.clock.clearTimeout(existing.handle);
+    // Not unref'd: Node.js keeps the (empty) list of a cleared unref'd timer until its time comes, one
+    // per distinct delay, so AuthProbes deleted by the thousand left one each for up to their interval
+    // (found by the soak benchmark). shutDown() clears these timers; nothing else may keep them.
     const handle = this.clock.setTimeout(() => {
       this.delayed.delete(key);
       this.add(key);
     }, delayMs);
-    handle.unref?.();
     this.delayed.set(key, { at, handle });
   }
 

@@ -69,9 +69,15 @@ export interface RecordedEvent {
 /** An EventSink that keeps every Event in order (no folding of repeats, unlike EventRecorder). */
 export class FakeEvents implements EventSink {
   readonly events: RecordedEvent[] = [];
+  /** The objects whose Events the recorder was told to forget (kind/namespace/name). */
+  readonly forgotten: string[] = [];
 
   async record(target: EventTarget, type: EventType, reason: AnyEventReason, message: string): Promise<void> {
     this.events.push({ object: `${target.kind}/${target.namespace}/${target.name}`, type, reason, message });
+  }
+
+  forget(target: Pick<EventTarget, 'kind' | 'namespace' | 'name'>): void {
+    this.forgotten.push(`${target.kind}/${target.namespace}/${target.name}`);
   }
 
   reasons(): string[] {
