@@ -58,13 +58,16 @@ export interface Sizes {
   soakProbes: number;
   /** How long new cycles are started for. */
   soakSeconds: number;
-  /** From the last cycle to the end measurement. */
+  /**
+   * From the warm-up cycle to the warm measurement and from the last cycle to the end one: long enough
+   * for V8's memory reducer (it gives emptied heap pages back about 100 s after the last full GC).
+   */
   soakSettleS: number;
   /** How long a cycle waits for the operator to let its deleted AuthProbes go (then the soak goes on). */
   soakDrainTimeoutS: number;
 }
 
-const SIZES: Record<Mode, Sizes> = {
+export const SIZES: Record<Mode, Sizes> = {
   full: {
     limitSeconds: 10,
     limitConcurrency: 8,
@@ -92,7 +95,7 @@ const SIZES: Record<Mode, Sizes> = {
     healWaitS: 600,
     soakProbes: 1000,
     soakSeconds: 1200,
-    soakSettleS: 60,
+    soakSettleS: 180,
     soakDrainTimeoutS: 180,
   },
   quick: {
@@ -122,7 +125,7 @@ const SIZES: Record<Mode, Sizes> = {
     healWaitS: 300,
     soakProbes: 1000,
     soakSeconds: 1200,
-    soakSettleS: 60,
+    soakSettleS: 180,
     soakDrainTimeoutS: 180,
   },
   small: {

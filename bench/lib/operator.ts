@@ -1,7 +1,8 @@
 /** The operator under test as a host process from dist/, one fresh process per phase (or round). */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { load } from 'js-yaml';
 import { createNamespace } from './namespaces.ts';
 import { randomSuffix } from './names.ts';
 import { REPO } from './repo.ts';
@@ -12,6 +13,8 @@ export interface Operator {
   port: number;
   logFile: string;
   child: ChildProcess;
+  /** Its inspector's port on 127.0.0.1, when started with `inspect`. */
+  inspectorPort?: number;
   metrics(): Promise<string>;
   stop(): Promise<void>;
 }
@@ -25,34 +28,62 @@ export interface OperatorOptions {
   namespace: string;
   /** More environment, over the defaults. */
   env?: Record<string, string>;
+  /** Node.js options after the chart's (chartNodeOptions), before the script. */
+  nodeArgs?: string[];
+  /** Open its inspector on 127.0.0.1 (for a forced garbage collection: lib/inspector.ts). */
+  inspect?: boolean;
+}
+
+/**
+ * The Node.js options the chart gives the operator (operator.nodeOptions in its values.yaml), so that
+ * the bench measures the operator as it ships.
+ */
+export function chartNodeOptions(): string[] {
+  const values = load(readFileSync(path.join(REPO, 'charts/authprobe-operator/values.yaml'), 'utf8')) as {
+    operator?: { nodeOptions?: string };
+  };
+  return (values.operator?.nodeOptions ?? '').split(/\s+/).filter(Boolean);
 }
 
 const started: Operator[] = [];
 let nextPort = 18_700 + Math.floor(Math.random() * 200);
 
 /** Starts an operator and resolves once it serves /healthz. */
-export async function startOperator({ name, image, namespace, env }: OperatorOptions): Promise<Operator> {
+export async function startOperator({
+  name,
+  image,
+  namespace,
+  env,
+  nodeArgs = [],
+  inspect = false,
+}: OperatorOptions): Promise<Operator> {
   // Its own namespace (Lease, tokens-controller canary, heal ledger) is never the one it probes: an
   // operator does not run AuthProbes in its own namespace.
   const ownNamespace = await createNamespace(`op-${name.toLowerCase().replace(/[^a-z0-9-]/g, '-')}`);
   const port = nextPort++;
+  const inspectorPort = inspect ? port + 1000 : undefined;
+  const inspectArgs = inspectorPort ? [`--inspect=127.0.0.1:${inspectorPort}`] : [];
   const identity = `bench-${name}-${randomSuffix()}`;
   const logFile = `/tmp/authprobe-${identity}.log`;
   const out = createWriteStream(logFile);
-  const child = spawn(process.execPath, [path.join(REPO, 'dist/cli/main.js'), 'operator'], {
-    env: {
-      ...process.env,
-      AUTHPROBE_IMAGE: image,
-      AUTHPROBE_IDENTITY: identity,
-      AUTHPROBE_HTTP_PORT: String(port),
-      AUTHPROBE_HTTP_HOST: '127.0.0.1',
-      AUTHPROBE_LOG_LEVEL: 'info',
-      AUTHPROBE_WATCH_NAMESPACES: namespace,
-      AUTHPROBE_OPERATOR_NAMESPACE: ownNamespace,
-      ...env,
+  const child = spawn(
+    process.execPath,
+    [...chartNodeOptions(), ...nodeArgs, ...inspectArgs, path.join(REPO, 'dist/cli/main.js'), 'operator'],
+    {
+      env: {
+        ...process.env,
+        AUTHPROBE_IMAGE: image,
+        AUTHPROBE_IDENTITY: identity,
+        AUTHPROBE_HTTP_PORT: String(port),
+        AUTHPROBE_HTTP_HOST: '127.0.0.1',
+        AUTHPROBE_LOG_LEVEL: 'info',
+        AUTHPROBE_WATCH_NAMESPACES: namespace,
+        AUTHPROBE_OPERATOR_NAMESPACE: ownNamespace,
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  );
   child.stdout?.pipe(out);
   child.stderr?.pipe(out);
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
@@ -61,6 +92,7 @@ export async function startOperator({ name, image, namespace, env }: OperatorOpt
     port,
     logFile,
     child,
+    inspectorPort,
     async metrics() {
       const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) });
       return res.text();

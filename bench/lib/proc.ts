@@ -42,12 +42,29 @@ export const controlPlaneCpuSince = (before: number | undefined): number | undef
   return before === undefined || after === undefined ? undefined : after - before;
 };
 
+/** A /proc/<pid>/status field in kB. */
+const statusKb = (status: string, field: string): number =>
+  Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+
 /** VmRSS and VmHWM of a process in MiB, from /proc/<pid>/status. */
 export function memory(pid: number): { rssMiB: number; hwmMiB: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string): number =>
-    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rssMiB: round(kb('VmRSS') / 1024, 1), hwmMiB: round(kb('VmHWM') / 1024, 1) };
+  return {
+    rssMiB: round(statusKb(status, 'VmRSS') / 1024, 1),
+    hwmMiB: round(statusKb(status, 'VmHWM') / 1024, 1),
+  };
+}
+
+/**
+ * RSS split by kind, in MiB: anonymous memory (heap, stacks: what the process allocated) and file-backed
+ * pages (the node binary and libraries as far as they were run: the kernel may drop them any time).
+ */
+export function rssKinds(pid: number): { anonMiB: number; fileMiB: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return {
+    anonMiB: round(statusKb(status, 'RssAnon') / 1024, 1),
+    fileMiB: round((statusKb(status, 'RssFile') + statusKb(status, 'RssShmem')) / 1024, 1),
+  };
 }
 
 /** The median of `count` VmRSS samples one second apart, with their count and VmHWM after the last. */

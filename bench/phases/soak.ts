@@ -10,19 +10,27 @@
  * first use exist) and at the end (after the last cycle).
  */
 import { apiRequest } from '../lib/apiserver.ts';
+import { collectGarbage } from '../lib/inspector.ts';
 import { countReasons, deleteAllProbes, hasVerdict, listProbes } from '../lib/authprobes.ts';
 import { createObjects } from '../lib/kubectl.ts';
 import { log } from '../lib/log.ts';
 import { authProbe } from '../lib/manifests.ts';
 import { deleteNamespaces } from '../lib/namespaces.ts';
-import { countSeries, metricSum, startOperator, type SeriesCount } from '../lib/operator.ts';
-import { cpuSeconds, memory, rssMedian } from '../lib/proc.ts';
+import {
+  chartNodeOptions,
+  countSeries,
+  metricSum,
+  startOperator,
+  type SeriesCount,
+} from '../lib/operator.ts';
+import { cpuSeconds, memory, rssKinds, rssMedian } from '../lib/proc.ts';
 import { sampler } from '../lib/sampler.ts';
 import { round, slope, spread } from '../lib/stats.ts';
 import { createLegacyTokenSecrets, createTokenNamespace } from '../lib/tokens.ts';
 import { sleep, waitFor } from '../lib/wait.ts';
 import type { PhaseContext } from './context.ts';
 
+const MiB = 1024 * 1024;
 type Totals = Omit<SeriesCount, 'byName'>;
 /** The counts of a SeriesCount, without the per-name breakdown. */
 const totals = ({ all, authprobe, perAuthProbe }: SeriesCount): Totals => ({ all, authprobe, perAuthProbe });
@@ -70,12 +78,13 @@ export async function phaseSoak(ctx: PhaseContext): Promise<void> {
       'ServiceAccount that does not exist (ServiceAccountNotFound, no pod), interval 1h, new names every cycle',
     soakS: sizes.soakSeconds,
     settleS: sizes.soakSettleS,
+    nodeOptions: chartNodeOptions().join(' '),
     cycles,
     failedCycles,
   };
   ctx.results.soak = out;
   const ns = await createTokenNamespace('soak', []);
-  const op = await startOperator({ name: 'soak', image: ctx.image, namespace: ns });
+  const op = await startOperator({ name: 'soak', image: ctx.image, namespace: ns, inspect: true });
   const t0 = Date.now();
   const samples = sampler(op, t0);
   // A cycle's waits give up as soon as the operator exits (e.g. out of memory), not at their timeouts.
@@ -86,15 +95,34 @@ export async function phaseSoak(ctx: PhaseContext): Promise<void> {
   );
   exited.catch(() => undefined);
   const guard = <T>(work: Promise<T>): Promise<T> => Promise.race([work, exited]);
-  /** RSS (median of 20 one-per-second samples) and the metric series, once the operator is idle. */
+  /** V8's heap and the memory outside it (buffers, TLS), from the operator's own nodejs_* metrics. */
+  const heapOf = (text: string) => ({
+    heapUsedMiB: round(metricSum(text, 'nodejs_heap_size_used_bytes') / MiB, 1),
+    heapTotalMiB: round(metricSum(text, 'nodejs_heap_size_total_bytes') / MiB, 1),
+    externalMiB: round(metricSum(text, 'nodejs_external_memory_bytes') / MiB, 1),
+  });
+  /**
+   * Once the operator is idle: RSS (median of 20 one-per-second samples), its heap and the metric
+   * series as it runs; then the same after a full garbage collection forced through its inspector, which
+   * tells memory it still holds from memory its garbage collector has not given back yet.
+   */
   const idle = async (label: string) => {
     const rss = await guard(rssMedian(op.pid));
-    const series = countSeries(await op.metrics());
+    const kinds = rssKinds(op.pid);
+    const text = await op.metrics();
+    const series = countSeries(text);
+    const heap = heapOf(text);
+    await collectGarbage(op.inspectorPort as number);
+    const gcRss = await guard(rssMedian(op.pid, 10));
+    const afterGc = { medianRssMiB: gcRss.medianRssMiB, ...heapOf(await op.metrics()) };
     log(
-      `soak ${label}: median RSS ${rss.medianRssMiB} MiB, VmHWM ${rss.hwmMiB} MiB, ` +
-        `series ${series.all} (authprobe_* ${series.authprobe}, per AuthProbe ${series.perAuthProbe})`,
+      `soak ${label}: median RSS ${rss.medianRssMiB} MiB (anonymous ${kinds.anonMiB}, file ${kinds.fileMiB}; heap used ${heap.heapUsedMiB} of ${heap.heapTotalMiB}, ` +
+        `external ${heap.externalMiB}), VmHWM ${rss.hwmMiB} MiB; after a forced GC: RSS ` +
+        `${afterGc.medianRssMiB} MiB (heap used ${afterGc.heapUsedMiB} of ${afterGc.heapTotalMiB}, external ` +
+        `${afterGc.externalMiB}); series ${series.all} (authprobe_* ${series.authprobe}, per AuthProbe ` +
+        `${series.perAuthProbe})`,
     );
-    return { ...rss, series };
+    return { ...rss, ...kinds, ...heap, series, afterGc };
   };
   let perAuthProbeIdle = 0;
   /** Deletes every AuthProbe and waits until the operator has let them go: none left, queue empty, no series. */
@@ -240,6 +268,12 @@ export async function phaseSoak(ctx: PhaseContext): Promise<void> {
         // RSS right after each drain, by cycle: a leak climbs, a warm heap does not
         afterDrainSlopePerCycle: round(slope(soaked.map((x) => [x.cycle, x.rssMiBAfter])), 3),
       },
+      // what the operator still holds: V8's heap in use right after a forced full GC
+      heapUsedAfterGcMiB: {
+        cold: cold?.afterGc.heapUsedMiB,
+        warm: warm?.afterGc.heapUsedMiB,
+        end: end?.afterGc.heapUsedMiB,
+      },
       series: {
         cold: cold && totals(cold.series),
         warm: warm && totals(warm.series),
@@ -250,10 +284,14 @@ export async function phaseSoak(ctx: PhaseContext): Promise<void> {
       },
       rssMiBOverTime: samples.samples.filter((_, i) => i % 10 === 0).map((x) => [x.t, x.rssMiB]),
       method:
-        'a fresh operator watching only the soak namespace. Idle measurements: cold 15 s after it served /healthz, ' +
+        `a fresh operator (node ${chartNodeOptions().join(' ')}: the chart's operator.nodeOptions) watching only the soak namespace. ` +
+        'Idle measurements: cold 15 s after it served /healthz, ' +
         `no AuthProbe yet; warm ${sizes.soakSettleS} s after the warm-up cycle (cycle 0) drained; end ` +
-        `${sizes.soakSettleS} s after the last cycle drained; no forced GC. RSS: median of 20 VmRSS samples, one ` +
-        'per second; peak: VmHWM. Series: the sample lines of /metrics (not # HELP / # TYPE); per AuthProbe: ' +
+        `${sizes.soakSettleS} s after the last cycle drained (V8 gives its emptied pages back once the process is ` +
+        'idle: its memory reducer, about 100 s after its last full GC). RSS: median of 20 VmRSS samples, one ' +
+        'per second, as it runs; then a full GC forced through its inspector (HeapProfiler.collectGarbage) and ' +
+        'V8 heap in use (nodejs_heap_size_used_bytes) and RSS (median of 10) after it; peak: VmHWM. ' +
+        'Series: the sample lines of /metrics (not # HELP / # TYPE); per AuthProbe: ' +
         `those with an authprobe label. Cycles 1.. are started for ${sizes.soakSeconds} s after the warm ` +
         'measurement. A cycle: 4 parallel kubectl create, every AuthProbe with a verdict (one LIST a second), ' +
         'one DELETE of the AuthProbe collection, then drained = no AuthProbe left, authprobe_workqueue_depth 0 ' +

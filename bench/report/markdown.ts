@@ -251,11 +251,18 @@ export function markdown(doc: ReportDocument): string {
       ['warm (after the warm-up cycle)', k.warm],
       ['end', k.end],
     ] as Array<[string, any]>)
-      if (x)
+      if (x) {
         rows.push([
           `idle ${label}: RSS (median) / VmHWM / series (authprobe_*, per AuthProbe)`,
           `${x.medianRssMiB} / ${x.hwmMiB} MiB / ${x.series.all} (${x.series.authprobe}, ${x.series.perAuthProbe})`,
         ]);
+        if (x.afterGc)
+          rows.push([
+            `idle ${label}: V8 heap used / committed, as it runs -> after a forced full GC (RSS after it)`,
+            `${x.heapUsedMiB} / ${x.heapTotalMiB} -> ${x.afterGc.heapUsedMiB} / ${x.afterGc.heapTotalMiB} MiB ` +
+              `(${x.afterGc.medianRssMiB} MiB)`,
+          ]);
+      }
     const g = (x: any): string => (x ? `${x.MiB} MiB (${x.percent}%)` : '—');
     rows.push(
       [

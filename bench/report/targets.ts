@@ -161,7 +161,12 @@ export function judge(results: Results, errors: Errors, mode: string): Target[] 
           ? `${mode} mode soaks ${k.probesPerCycle} AuthProbes for ${k.soakS} s; run the quick or full mode`
           : (rssMet
               ? 'the start is the idle operator after a warm-up cycle (its heap grown to its working size); '
-              : 'RSS grew: see rssMiBOverTime and the cycles; ') + trend,
+              : 'RSS grew: see rssMiBOverTime and the cycles; ') +
+            trend +
+            (k.heapUsedAfterGcMiB?.end !== undefined
+              ? `; V8 heap in use after a forced full GC: ${k.heapUsedAfterGcMiB.cold} MiB cold, ` +
+                `${k.heapUsedAfterGcMiB.warm} warm, ${k.heapUsedAfterGcMiB.end} at the end`
+              : ''),
     });
     const s = k.series;
     if (s.end) {

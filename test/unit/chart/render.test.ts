@@ -412,6 +412,14 @@ describe('the operator settings', () => {
     });
   });
 
+  it("sets the operator's Node.js options: V8's young generation capped by default, none when empty", () => {
+    expect(operatorEnv(render())['NODE_OPTIONS']).toBe('--max-semi-space-size=8');
+    expect(operatorEnv(render(['--set', 'operator.nodeOptions=--max-old-space-size=192']))).toMatchObject({
+      NODE_OPTIONS: '--max-old-space-size=192',
+    });
+    expect(operatorEnv(render(['--set', 'operator.nodeOptions=']))).not.toHaveProperty('NODE_OPTIONS');
+  });
+
   it('joins lists with commas', () => {
     const env = operatorEnv(
       render([
@@ -447,6 +455,7 @@ describe('the operator settings', () => {
       ['--set', 'operator.tenancy.maxAuthProbesPerNamespace=-1'],
     ],
     ['admission/enabled', ['--set', 'admission.enabled=yes']],
+    ['operator/extraEnv/0/name', ['--set-json', 'operator.extraEnv=[{"name":"NODE_OPTIONS","value":"--x"}]']],
   ])('a wrong value fails with a message naming %s', (name, args) => {
     const r = helmTemplate(['--set', `image.repository=${REPOSITORY}`, ...args]);
     expect(r.status).not.toBe(0);
