@@ -198,7 +198,7 @@ export function classifyProbe(result: ProbeResult, ctx: ClassifyContext): Verdic
     return verdict(
       ProbeReason.TokenIdentityMismatch,
       'False',
-      `${tokenDescription(ctx)} authenticates as ${identity}, not as ${expected}.` +
+      `${capitalize(tokenDescription(ctx))} authenticates as ${identity}, not as ${expected}.` +
         (ctx.tokenSource === 'Secret'
           ? ` The secret holds another account's token: check its kubernetes.io/service-account.name annotation.`
           : ''),
@@ -210,7 +210,7 @@ export function classifyProbe(result: ProbeResult, ctx: ClassifyContext): Verdic
     return verdict(
       ProbeReason.AuthenticatedForbidden,
       'True',
-      `${tokenDescription(ctx)} authenticates as ${who}, but GET ${result.path} is forbidden (403` +
+      `${capitalize(tokenDescription(ctx))} authenticates as ${who}, but GET ${result.path} is forbidden (403` +
         `${step.message ? `: ${quote(step.message)}` : ''}). The token is fine; grant the permission with ` +
         `RBAC if the workload needs it, or probe a path every authenticated user may read, such as /api.` +
         mountNotes(result),
