@@ -15,6 +15,7 @@ import type { EventSink, EventTarget } from '../events/recorder.js';
 import type { Healer } from '../heal/healer.js';
 import { FINALIZER_HEAL_IN_FLIGHT } from '../heal/intent.js';
 import type { KubeApi } from '../kube/client.js';
+import { isNotFound } from '../kube/errors.js';
 import { apiPaths } from '../kube/resources.js';
 import type { OperatorMetrics } from '../metrics/metrics.js';
 import type { Reconciler, ReconcileResult } from '../runtime/controller.js';
@@ -130,18 +131,32 @@ export class AuthProbeReconciler implements Reconciler {
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const cached = this.deps.probes.get(key);
-    if (!cached) {
-      this.changedDependencies.delete(key);
-      this.keyRetired.delete(key);
-      this.accountGone.delete(key);
-      this.unwritten.delete(key);
-      const [namespace = '', name = ''] = key.split('/');
-      await this.deps.metrics.forgetProbe(namespace, name);
-      this.deps.rotation?.forget(namespace, name);
-      this.deps.recorder.forget?.({ kind: AUTHPROBE_KIND, namespace, name });
-      this.written.forget(key);
-      return { gone: true };
+    if (!cached) return this.forget(key);
+    try {
+      return await this.reconcileProbe(key, cached);
+    } catch (err) {
+      // Deleted while it was being checked: the cache learns it in a moment; nothing failed.
+      if (!(err instanceof AuthProbeDeleted)) throw err;
+      this.deps.logger.debug({ authprobe: key }, 'the AuthProbe was deleted before its status was written');
+      return this.forget(key);
     }
+  }
+
+  /** The AuthProbe is gone: nothing of it is kept (the soak creates and deletes them by the thousand). */
+  private async forget(key: string): Promise<ReconcileResult> {
+    this.changedDependencies.delete(key);
+    this.keyRetired.delete(key);
+    this.accountGone.delete(key);
+    this.unwritten.delete(key);
+    const [namespace = '', name = ''] = key.split('/');
+    await this.deps.metrics.forgetProbe(namespace, name);
+    this.deps.rotation?.forget(namespace, name);
+    this.deps.recorder.forget?.({ kind: AUTHPROBE_KIND, namespace, name });
+    this.written.forget(key);
+    return { gone: true };
+  }
+
+  private async reconcileProbe(key: string, cached: AuthProbe): Promise<ReconcileResult> {
     const probe = this.withUnwritten(key, this.written.newest(key, cached));
     const resolved = resolveSpec(probe.spec);
     if (probe.metadata.deletionTimestamp)
@@ -400,17 +415,24 @@ export class AuthProbeReconciler implements Reconciler {
   private async writeStatus(probe: AuthProbe, status: AuthProbeStatus): Promise<AuthProbe> {
     // A merge patch keeps keys it does not name: a lastProbe without a pod (say) must remove the old one.
     const lastProbe = status.lastProbe && { ...LAST_PROBE_CLEARED, ...status.lastProbe };
-    const updated = await this.deps.client.mergePatch<AuthProbe>(
-      apiPaths.authProbeStatus(probe.metadata.namespace, probe.metadata.name),
-      { status: lastProbe ? { ...status, lastProbe } : status },
-      { timeoutMs: 15_000 },
-    );
+    const updated = await this.deps.client
+      .mergePatch<AuthProbe>(
+        apiPaths.authProbeStatus(probe.metadata.namespace, probe.metadata.name),
+        { status: lastProbe ? { ...status, lastProbe } : status },
+        { timeoutMs: 15_000 },
+      )
+      .catch((err: unknown) => {
+        throw isNotFound(err) ? new AuthProbeDeleted() : err;
+      });
     const key = `${probe.metadata.namespace}/${probe.metadata.name}`;
     this.written.remember(key, updated);
     this.unwritten.delete(key);
     return updated;
   }
 }
+
+/** The status write found no AuthProbe of that name: it was deleted. */
+class AuthProbeDeleted extends Error {}
 
 /** Every optional field of status.lastProbe, as merge-patch deletions. */
 const LAST_PROBE_CLEARED: Record<Exclude<keyof LastProbe, 'time' | 'outcome'>, null> = {
