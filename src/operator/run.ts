@@ -163,7 +163,7 @@ export function buildOperator(
   const informerOptions = (name: string) => ({
     name,
     logger,
-    // Inside the current term when this replica leads (a standby reads, and writes no Event).
+    // Inside the current term when this replica leads (a standby reads, and acts on no change).
     onWatchError: () => {
       metrics.watchErrors.inc({ informer: name });
       void manager.inTerm(() => keys?.refresh());
@@ -299,6 +299,10 @@ export function buildOperator(
   manager.addController(controller);
   if (keys) {
     keysChanged = async (change) => {
+      // A standby keeps its set current (it reads again after a watch error, so that once it leads it
+      // compares with what it saw last) but the leader is the one that checks and reports: a standby's
+      // Event would be refused by the fence and counted as a refused request.
+      if (!manager.isLeader) return;
       const affected = reconciler.keysChanged(change.trusted);
       for (const key of affected) controller.enqueue(key);
       await keySignal.keysRetired(change, affected);
