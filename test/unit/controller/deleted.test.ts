@@ -15,13 +15,19 @@ import {
   USERNAME,
 } from '../support/operator-fixture.js';
 
+/** An AuthProbe (check TokenReview, interval 1h) on a token the apiserver accepts. */
+function authenticatedProbe() {
+  const op = fakeOperator();
+  addServiceAccount(op.kube);
+  addTokenSecret(op.kube, 'good-token');
+  op.kube.acceptToken('good-token', USERNAME);
+  addAuthProbe(op.kube, { check: 'TokenReview', interval: '1h' });
+  return op;
+}
+
 describe('a deleted AuthProbe', () => {
   it('is forgotten: the reconcile says gone, its metric series are removed, its Events forgotten', async () => {
-    const op = fakeOperator();
-    addServiceAccount(op.kube);
-    addTokenSecret(op.kube, 'good-token');
-    op.kube.acceptToken('good-token', USERNAME);
-    addAuthProbe(op.kube, { check: 'TokenReview', interval: '1h' });
+    const op = authenticatedProbe();
     const first = await op.reconcile();
     expect(first.gone).toBeUndefined();
     expect(op.events.reasons()).toEqual(['Authenticated']);
@@ -38,11 +44,7 @@ describe('a deleted AuthProbe', () => {
   });
 
   it('deleted while it is checked: its status write finds nothing, and that is not a failure', async () => {
-    const op = fakeOperator();
-    addServiceAccount(op.kube);
-    addTokenSecret(op.kube, 'good-token');
-    op.kube.acceptToken('good-token', USERNAME);
-    addAuthProbe(op.kube, { check: 'TokenReview', interval: '1h' });
+    const op = authenticatedProbe();
     const probe = op.kube.peek<{ metadata: { namespace: string; name: string } }>(paths.probe);
     const status = apiPaths.authProbeStatus(probe?.metadata.namespace ?? '', probe?.metadata.name ?? '');
     // the informer's cache still has it; the apiserver no longer does
