@@ -394,6 +394,12 @@ describe('a skewed wall clock', () => {
     const bDied = Date.now();
     await waitLeader(c.op, 60_000);
     figure('normal replica took over after the skewed leader was killed', secondsSince(bDied));
+    // c reports leading as soon as its write of the Lease succeeded: the sampler reads the Lease every
+    // 250 ms plus a kubectl call, so it must go on until its reads show that write (a Lease that never
+    // names c while c says it leads fails here).
+    await waitFor('the sampled Lease to name c', 10_000, async () =>
+      lease.some((s) => s.holder === c.op.identity) ? true : undefined,
+    );
     sampling = false;
     await sampler;
 
