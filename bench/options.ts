@@ -67,7 +67,7 @@ export interface Sizes {
   soakDrainTimeoutS: number;
 }
 
-export const SIZES: Record<Mode, Sizes> = {
+const SIZES: Record<Mode, Sizes> = {
   full: {
     limitSeconds: 10,
     limitConcurrency: 8,

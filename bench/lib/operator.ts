@@ -28,8 +28,6 @@ export interface OperatorOptions {
   namespace: string;
   /** More environment, over the defaults. */
   env?: Record<string, string>;
-  /** Node.js options after the chart's (chartNodeOptions), before the script. */
-  nodeArgs?: string[];
   /** Open its inspector on 127.0.0.1 (for a forced garbage collection: lib/inspector.ts). */
   inspect?: boolean;
 }
@@ -54,7 +52,6 @@ export async function startOperator({
   image,
   namespace,
   env,
-  nodeArgs = [],
   inspect = false,
 }: OperatorOptions): Promise<Operator> {
   // Its own namespace (Lease, tokens-controller canary, heal ledger) is never the one it probes: an
@@ -68,7 +65,7 @@ export async function startOperator({
   const out = createWriteStream(logFile);
   const child = spawn(
     process.execPath,
-    [...chartNodeOptions(), ...nodeArgs, ...inspectArgs, path.join(REPO, 'dist/cli/main.js'), 'operator'],
+    [...chartNodeOptions(), ...inspectArgs, path.join(REPO, 'dist/cli/main.js'), 'operator'],
     {
       env: {
         ...process.env,
